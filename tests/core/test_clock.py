@@ -1,0 +1,90 @@
+"""Server timestamp parsing and time fusion."""
+
+from __future__ import annotations
+
+import pytest
+
+from tracewatch.core.clock import (
+    SECOND_NS,
+    format_timestamp_ns,
+    fuse,
+    legacy_event_ns,
+    parse_timestamp_ns,
+)
+from tracewatch.core.spans import TimeSource
+
+T = 1_561_438_512 * SECOND_NS  # 2019-06-25T04:55:12Z
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2019-06-25T04:55:12Z", T),
+        ("2019-06-25T04:55:12.123456Z", T + 123_456_000),
+        ("2019-06-25T04:55:12.123456789Z", T + 123_456_789),
+        ("2019-06-25T06:55:12+02:00", T),
+        ("2019-06-25T04:55:12.5+00:00", T + 500_000_000),
+    ],
+)
+def test_parses_api_time_forms(text: str, expected: int) -> None:
+    """Time, MicroTime and offset forms all parse to the same epoch nanoseconds."""
+    assert parse_timestamp_ns(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        None,
+        "",
+        "yesterday",
+        "2019-06-25T04:55:12",
+        "2019-13-25T04:55:12Z",
+        "2019-06-25T04:55:12.xZ",
+    ],
+)
+def test_rejects_garbage_and_naive_times(text: str | None) -> None:
+    """Anything that is not an unambiguous RFC 3339 instant gives None, never an exception."""
+    assert parse_timestamp_ns(text) is None
+
+
+def test_format_round_trips() -> None:
+    """format_timestamp_ns writes RFC 3339 with nanoseconds that parses back exactly."""
+    assert format_timestamp_ns(T + 7) == "2019-06-25T04:55:12.000000007Z"
+    assert parse_timestamp_ns(format_timestamp_ns(T + 123_456_789)) == T + 123_456_789
+
+
+def test_fuse_live_receipt_inside_the_second() -> None:
+    """A receipt inside the server timestamp's second is the estimate (source watch)."""
+    assert fuse(server_ns=T, observed_at_ns=T + 400_000_000) == (T + 400_000_000, TimeSource.WATCH)
+
+
+def test_fuse_late_receipt_falls_back_to_server_time() -> None:
+    """A receipt after the second has passed means we saw it late: server time, 1 s precision."""
+    assert fuse(server_ns=T, observed_at_ns=T + 5 * SECOND_NS) == (T, TimeSource.SERVER)
+
+
+def test_fuse_never_earlier_than_the_previous_observation() -> None:
+    """The transition happened after the previous observation that did not show it."""
+    got = fuse(server_ns=T, observed_at_ns=T + 100, previous_ns=T + 300)
+    assert got == (T + 300, TimeSource.WATCH)
+
+
+def test_legacy_event_name_clock() -> None:
+    """A `<object>.<hex UnixNano>` name gives ns time when inside firstTimestamp's second."""
+    ns = T + 594_007_000
+    assert legacy_event_ns(name=f"web.{ns:x}", first_timestamp_ns=T, count=1) == ns
+
+
+@pytest.mark.parametrize(
+    ("name", "first", "count"),
+    [
+        (f"web.{T + 2 * SECOND_NS:x}", T, 1),  # skewed clock: outside the second
+        (f"web.{T + 5:x}", T, 2),  # repeated event: the name is the first occurrence
+        ("web.not-hex", T, 1),
+        ("nodots", T, 1),
+        (f"web.{T + 5:x}", None, 1),
+    ],
+)
+def test_legacy_event_name_clock_guards(name: str, first: int | None, count: int) -> None:
+    """Names out of the second, repeated events and names of another form are not trusted."""
+    assert legacy_event_ns(name=name, first_timestamp_ns=first, count=count) is None

@@ -1,0 +1,86 @@
+"""Assembling a lifecycle's spans: ids, clamping into the parent, time-source attributes.
+
+Every kind builds its tree through `TraceBuilder`, so the invariants hold in one
+place: no span has negative length, no child lies outside its parent, and
+every span says where its times came from.
+"""
+
+from __future__ import annotations
+
+from tracewatch.core import ids
+from tracewatch.core.clock import Instant
+from tracewatch.core.spans import (
+    Attributes,
+    AttributeValue,
+    SpanEvent,
+    SpanLink,
+    SpanRecord,
+    StatusCode,
+)
+
+
+class TraceBuilder:
+    """Collects the spans of one trace; children are clamped into their parents when added."""
+
+    __slots__ = ("_bounds", "_spans", "trace_id")
+
+    def __init__(self, *, uid: str, lifecycle: str) -> None:
+        self.trace_id = ids.trace_id(uid=uid, lifecycle=lifecycle)
+        self._spans: list[SpanRecord] = []
+        self._bounds: dict[bytes, tuple[int, int]] = {}
+
+    def add(
+        self,
+        *,
+        name: str,
+        service: str,
+        start: Instant,
+        end: Instant,
+        parent: bytes = b"",
+        discriminator: str = "",
+        attributes: Attributes = (),
+        events: tuple[SpanEvent, ...] = (),
+        links: tuple[SpanLink, ...] = (),
+        status: StatusCode = StatusCode.UNSET,
+        status_message: str = "",
+    ) -> bytes:
+        """Add one span and return its id; `parent` must be added already (b"" for the root)."""
+        start_ns, end_ns = start.ns, end.ns
+        if parent in self._bounds:
+            lo, hi = self._bounds[parent]
+            start_ns = min(max(start_ns, lo), hi)
+            end_ns = min(max(end_ns, lo), hi)
+        end_ns = max(end_ns, start_ns)
+        span = ids.span_id(trace=self.trace_id, name=name, discriminator=discriminator)
+        if start.source is end.source:
+            sources = start.source.value
+        else:
+            sources = f"{start.source.value},{end.source.value}"
+        attrs: tuple[tuple[str, AttributeValue], ...] = (
+            *attributes,
+            ("tracewatch.time_source", sources),
+        )
+        self._spans.append(
+            SpanRecord(
+                trace_id=self.trace_id,
+                span_id=span,
+                parent_span_id=parent,
+                name=name,
+                service=service,
+                start_ns=start_ns,
+                end_ns=end_ns,
+                attributes=attrs,
+                events=tuple(
+                    SpanEvent(min(max(e.time_ns, start_ns), end_ns), e.name, e.attributes)
+                    for e in events
+                ),
+                links=links,
+                status=status,
+                status_message=status_message,
+            )
+        )
+        self._bounds[span] = (start_ns, end_ns)
+        return span
+
+    def spans(self) -> list[SpanRecord]:
+        return self._spans

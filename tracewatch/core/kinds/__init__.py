@@ -1,0 +1,1 @@
+"""One module per lifecycle kind; each turns snapshots of its objects into spans."""

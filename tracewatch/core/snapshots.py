@@ -1,0 +1,141 @@
+"""Compact snapshots of API objects: only the fields the lifecycle trackers read.
+
+These msgspec Structs double as the wire schema: `tracewatch.kube` decodes raw
+watch lines straight into them (schema-directed decoding skips every field not
+declared here, which is what makes it several times faster than a full JSON
+parse), so a field the core needs must be declared here and nowhere else.
+
+Timestamps stay RFC 3339 strings as the server sent them; `tracewatch.core.clock`
+parses them when a tracker actually needs the value. Every field has a default:
+a missing field is the server's omitempty, never a decoding error.
+"""
+
+from __future__ import annotations
+
+from msgspec import Struct
+
+
+class _Compact(Struct, frozen=True, rename="camel", omit_defaults=True, gc=False):
+    """Base: immutable, camelCase on the wire, not tracked by the GC (no cycles possible)."""
+
+
+class OwnerReference(_Compact):
+    kind: str = ""
+    name: str = ""
+    uid: str = ""
+    controller: bool = False
+
+
+class ObjectMeta(_Compact):
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    generation: int = 0
+    creation_timestamp: str | None = None
+    deletion_timestamp: str | None = None
+    deletion_grace_period_seconds: int | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    owner_references: tuple[OwnerReference, ...] = ()
+
+
+class Container(_Compact):
+    name: str = ""
+    image: str = ""
+
+
+class PodSpec(_Compact):
+    node_name: str = ""
+    containers: tuple[Container, ...] = ()
+    init_containers: tuple[Container, ...] = ()
+    restart_policy: str = ""
+
+
+class PodCondition(_Compact):
+    type: str = ""
+    status: str = ""
+    last_transition_time: str | None = None
+    reason: str = ""
+    message: str = ""
+
+
+class StateRunning(_Compact):
+    started_at: str | None = None
+
+
+class StateTerminated(_Compact):
+    exit_code: int = 0
+    reason: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+class StateWaiting(_Compact):
+    reason: str = ""
+    message: str = ""
+
+
+class ContainerState(_Compact):
+    running: StateRunning | None = None
+    terminated: StateTerminated | None = None
+    waiting: StateWaiting | None = None
+
+
+class ContainerStatus(_Compact):
+    name: str = ""
+    image: str = ""
+    ready: bool = False
+    started: bool | None = None
+    restart_count: int = 0
+    state: ContainerState = ContainerState()
+    last_state: ContainerState = ContainerState()
+
+
+class PodStatus(_Compact):
+    phase: str = ""
+    reason: str = ""
+    start_time: str | None = None
+    conditions: tuple[PodCondition, ...] = ()
+    container_statuses: tuple[ContainerStatus, ...] = ()
+    init_container_statuses: tuple[ContainerStatus, ...] = ()
+
+
+class Pod(_Compact):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: PodSpec = PodSpec()
+    status: PodStatus = PodStatus()
+
+
+class ObjectReference(_Compact):
+    kind: str = ""
+    namespace: str = ""
+    name: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    field_path: str = ""
+
+
+class EventSource(_Compact):
+    component: str = ""
+    host: str = ""
+
+
+class Event(_Compact):
+    """A core/v1 Event (the events.k8s.io/v1 fields appear here under their v1 names)."""
+
+    metadata: ObjectMeta = ObjectMeta()
+    involved_object: ObjectReference = ObjectReference()
+    reason: str = ""
+    message: str = ""
+    type: str = ""
+    count: int = 0
+    event_time: str | None = None
+    first_timestamp: str | None = None
+    last_timestamp: str | None = None
+    source: EventSource = EventSource()
+    reporting_component: str = ""
+    action: str = ""
+
+
+Snapshot = Pod | Event

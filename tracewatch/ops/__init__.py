@@ -1,0 +1,1 @@
+"""Operating the daemon: logging, health and metrics endpoints."""
