@@ -1,0 +1,221 @@
+"""Pure OTLP encoding of span records: protobuf bytes, the generated request, OTLP/JSON.
+
+One ResourceSpans per distinct `SpanRecord.service` (in order of first
+appearance, so the output is deterministic), its Resource carrying
+`service.name` plus the given resource attributes; one ScopeSpans named
+`tracewatch`; spans keep their input order and are of kind INTERNAL.
+
+`encode_request_bytes` is the hot path the network exporters send; it writes
+the wire format directly (see `_wire.py` for why). `encode_request` parses
+those bytes into the generated `ExportTraceServiceRequest` for callers that
+want the message. `encode_json` follows the OTLP "JSON Protobuf Encoding"
+(opentelemetry-proto docs/specification.md): lowerCamelCase keys, hex ids,
+integer enums, 64-bit integers as decimal strings, default values omitted.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+import orjson
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tracewatch import __version__
+from tracewatch.core.spans import Attributes, SpanEvent, SpanLink, SpanRecord, StatusCode
+from tracewatch.export._wire import (
+    FIXED64,
+    attributes_field,
+    json_attributes,
+    length_delimited,
+    string_field,
+    varint,
+)
+
+__all__ = [
+    "SCOPE_NAME",
+    "SPAN_KIND_INTERNAL",
+    "encode_json",
+    "encode_request",
+    "encode_request_bytes",
+]
+
+SCOPE_NAME = "tracewatch"
+SPAN_KIND_INTERNAL = 1  # opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_INTERNAL
+
+# InstrumentationScope{name=1, version=2}, already wrapped as ScopeSpans.scope (field 1).
+_SCOPE_FIELD = length_delimited(
+    b"\x0a", string_field(b"\x0a", SCOPE_NAME) + string_field(b"\x12", __version__)
+)
+# Span fields 7 and 8 (fixed64 start/end) packed in one call; kind INTERNAL is field 6.
+_TIMES = struct.Struct("<BQBQ")
+_KIND_FIELD = b"\x30" + varint(SPAN_KIND_INTERNAL)
+_NAME_CACHE: dict[str, bytes] = {}
+
+
+def _name_field(name: str) -> bytes:
+    cached = _NAME_CACHE.get(name)
+    if cached is None:
+        if len(_NAME_CACHE) >= 4096:
+            _NAME_CACHE.clear()
+        cached = _NAME_CACHE[name] = string_field(b"\x2a", name)
+    return cached
+
+
+def _event_field(event: SpanEvent) -> bytes:
+    # Span.events (11): Event{time_unix_nano=1 fixed64, name=2, attributes=3}.
+    body = b"\x09" + FIXED64.pack(event.time_ns) + string_field(b"\x12", event.name)
+    if event.attributes:
+        body += attributes_field(b"\x1a", event.attributes)
+    return length_delimited(b"\x5a", body)
+
+
+def _link_field(link: SpanLink) -> bytes:
+    # Span.links (13): Link{trace_id=1, span_id=2, attributes=4}.
+    body = length_delimited(b"\x0a", link.trace_id) + length_delimited(b"\x12", link.span_id)
+    if link.attributes:
+        body += attributes_field(b"\x22", link.attributes)
+    return length_delimited(b"\x6a", body)
+
+
+def _status_field(code: StatusCode, message: str) -> bytes:
+    # Span.status (15): Status{message=2, code=3}; omitted entirely when default.
+    body = b""
+    if message:
+        body += string_field(b"\x12", message)
+    if code:
+        body += b"\x18" + varint(int(code))
+    return length_delimited(b"\x7a", body)
+
+
+def _span_field(span: SpanRecord) -> bytes:
+    """One Span, wrapped as ScopeSpans.spans (field 2)."""
+    trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+    if len(trace_id) == 16 and len(span_id) == 8:
+        ids = b"\x0a\x10" + trace_id + b"\x12\x08" + span_id
+    else:
+        ids = length_delimited(b"\x0a", trace_id) + length_delimited(b"\x12", span_id)
+    if parent:
+        ids += length_delimited(b"\x22", parent)
+    parts = [
+        ids,
+        _name_field(span.name),
+        _KIND_FIELD,
+        _TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns),
+    ]
+    if span.attributes:
+        parts.append(attributes_field(b"\x4a", span.attributes))
+    if span.events:
+        parts.extend([_event_field(e) for e in span.events])
+    if span.links:
+        parts.extend([_link_field(link) for link in span.links])
+    if span.status or span.status_message:
+        parts.append(_status_field(span.status, span.status_message))
+    return length_delimited(b"\x12", b"".join(parts))
+
+
+def _resource_attributes(service: str, extra: Attributes) -> Attributes:
+    # service.name is per component; a service.name among the extras would contradict it.
+    return (("service.name", service), *(p for p in extra if p[0] != "service.name"))
+
+
+def _group_by_service(spans: Sequence[SpanRecord]) -> dict[str, list[SpanRecord]]:
+    groups: dict[str, list[SpanRecord]] = {}
+    for span in spans:
+        group = groups.get(span.service)
+        if group is None:
+            groups[span.service] = group = []
+        group.append(span)
+    return groups
+
+
+def encode_request_bytes(
+    spans: Sequence[SpanRecord], *, resource_attributes: Attributes = ()
+) -> bytes:
+    """Serialized ExportTraceServiceRequest for `spans` (b"" when there are none)."""
+    out = []
+    for service, group in _group_by_service(spans).items():
+        # Resource{attributes=1} as ResourceSpans.resource (1); ScopeSpans as field 2.
+        resource = length_delimited(
+            b"\x0a", attributes_field(b"\x0a", _resource_attributes(service, resource_attributes))
+        )
+        scope_spans = _SCOPE_FIELD + b"".join([_span_field(s) for s in group])
+        resource_spans = resource + length_delimited(b"\x12", scope_spans)
+        out.append(length_delimited(b"\x0a", resource_spans))
+    return b"".join(out)
+
+
+def encode_request(
+    spans: Sequence[SpanRecord], *, resource_attributes: Attributes = ()
+) -> ExportTraceServiceRequest:
+    """The generated ExportTraceServiceRequest message for `spans`."""
+    return ExportTraceServiceRequest.FromString(
+        encode_request_bytes(spans, resource_attributes=resource_attributes)
+    )
+
+
+# --- OTLP/JSON ---
+
+
+def _json_span(span: SpanRecord) -> dict[str, object]:
+    out: dict[str, object] = {"traceId": span.trace_id.hex(), "spanId": span.span_id.hex()}
+    if span.parent_span_id:
+        out["parentSpanId"] = span.parent_span_id.hex()
+    if span.name:
+        out["name"] = span.name
+    out["kind"] = SPAN_KIND_INTERNAL
+    if span.start_ns:
+        out["startTimeUnixNano"] = str(span.start_ns)
+    if span.end_ns:
+        out["endTimeUnixNano"] = str(span.end_ns)
+    if span.attributes:
+        out["attributes"] = json_attributes(span.attributes)
+    if span.events:
+        out["events"] = [_json_event(e) for e in span.events]
+    if span.links:
+        out["links"] = [_json_link(link) for link in span.links]
+    if span.status or span.status_message:
+        status: dict[str, object] = {}
+        if span.status_message:
+            status["message"] = span.status_message
+        if span.status:
+            status["code"] = int(span.status)
+        out["status"] = status
+    return out
+
+
+def _json_event(event: SpanEvent) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if event.time_ns:
+        out["timeUnixNano"] = str(event.time_ns)
+    if event.name:
+        out["name"] = event.name
+    if event.attributes:
+        out["attributes"] = json_attributes(event.attributes)
+    return out
+
+
+def _json_link(link: SpanLink) -> dict[str, object]:
+    out: dict[str, object] = {"traceId": link.trace_id.hex(), "spanId": link.span_id.hex()}
+    if link.attributes:
+        out["attributes"] = json_attributes(link.attributes)
+    return out
+
+
+_JSON_SCOPE = {"name": SCOPE_NAME, "version": __version__}
+
+
+def encode_json(spans: Sequence[SpanRecord], *, resource_attributes: Attributes = ()) -> bytes:
+    """One OTLP/JSON ExportTraceServiceRequest (UTF-8, no trailing newline)."""
+    resource_spans = [
+        {
+            "resource": {
+                "attributes": json_attributes(_resource_attributes(service, resource_attributes))
+            },
+            "scopeSpans": [{"scope": _JSON_SCOPE, "spans": [_json_span(s) for s in group]}],
+        }
+        for service, group in _group_by_service(spans).items()
+    ]
+    if not resource_spans:
+        return b"{}"
+    return orjson.dumps({"resourceSpans": resource_spans})
