@@ -1,0 +1,313 @@
+"""An authenticated HTTP connection to the API server, configured by kubernetes_asyncio.
+
+kubernetes_asyncio reads the kubeconfig (context, CA, client cert, token, exec plugins,
+auth providers) or the in-cluster ServiceAccount into a `Configuration`; this module
+turns that into an aiohttp session with the right TLS context and asks the
+Configuration for the Authorization header on every request, so rotating
+ServiceAccount tokens and expiring exec-plugin tokens are refreshed by its hooks.
+We only ever GET: the watch layer needs raw bytes, not the generated models.
+
+Tokens are never logged: only the server URL and the TLS mode are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Protocol
+
+import aiohttp
+import msgspec
+import structlog
+from kubernetes_asyncio.client import Configuration
+from kubernetes_asyncio.config import load_incluster_config, load_kube_config
+from kubernetes_asyncio.config.incluster_config import (
+    SERVICE_CERT_FILENAME,
+    SERVICE_TOKEN_FILENAME,
+)
+from kubernetes_asyncio.config.kube_config import KubeConfigLoader
+
+__all__ = ["ApiConnection", "ApiError", "ApiTransport", "ReadTimeout", "build_ssl_context"]
+
+log = structlog.get_logger(__name__)
+
+_MAX_ERROR_BODY = 64 * 1024
+_MAX_LINE = 16 * 1024 * 1024  # etcd caps objects at ~1.5 MiB; anything far larger is garbage
+
+
+class ApiError(Exception):
+    """A non-2xx answer (or an in-stream ERROR event) from the API server.
+
+    `retry_after` is the server's Retry-After in seconds, when it sent one.
+    """
+
+    def __init__(
+        self, *, status: int, reason: str = "", message: str = "", retry_after: float | None = None
+    ) -> None:
+        super().__init__(f"{status} {reason}: {message}".strip())
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+
+
+class ReadTimeout(Exception):
+    """No byte arrived for the read timeout: the connection is presumed dead."""
+
+
+class ApiTransport(Protocol):
+    """What the informers need from a connection (ApiConnection; a recorder or test double)."""
+
+    async def get_json_bytes(
+        self, path: str, params: Mapping[str, str] | None = None, *, timeout: float = 60.0
+    ) -> bytes: ...
+
+    def get_stream(
+        self, path: str, params: Mapping[str, str] | None = None, *, timeout: float
+    ) -> AsyncIterator[bytes]: ...
+
+
+class _StatusBody(msgspec.Struct, gc=False):
+    code: int = 0
+    reason: str = ""
+    message: str = ""
+    details: _StatusDetails | None = None
+
+
+class _StatusDetails(msgspec.Struct, rename="camel", gc=False):
+    retry_after_seconds: int | None = None
+
+
+_status_decoder = msgspec.json.Decoder(_StatusBody)
+
+
+def build_ssl_context(configuration: Configuration) -> ssl.SSLContext:
+    """The TLS context the Configuration asks for: verified unless insecure-skip-tls-verify."""
+    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
+    if not configuration.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _kubeconfig_refresh_hook(
+    loader: KubeConfigLoader,
+) -> Callable[[Configuration], Awaitable[None]] | None:
+    """A refresh_api_key_hook for credentials that expire, or None if the token is static.
+
+    load_kube_config reads the token once; in-cluster config installs its own hook.
+    An exec plugin without expirationTimestamp is not re-run (client-go does the same).
+    """
+    user = getattr(loader, "_user", None)
+    provider = loader.provider
+    uses_exec = user is not None and "exec" in user
+    if provider != "gcp" and not (uses_exec and hasattr(loader, "exec_plugin_expiry")):
+        return None
+    lock = asyncio.Lock()
+
+    async def refresh(configuration: Configuration) -> None:
+        async with lock:  # concurrent informers must not run the plugin several times
+            if provider == "gcp":
+                await loader.load_gcp_token()
+            else:
+                await loader.load_from_exec_plugin()  # no-op until 5 min before expiry
+        configuration.api_key["BearerToken"] = loader.token
+
+    return refresh
+
+
+class ApiConnection:
+    """GET-only access to one API server: JSON bodies and line streams, auth on every request.
+
+    Use `async with` or call `close()`. Build it with `from_kubeconfig`, `from_incluster`
+    or directly from a kubernetes_asyncio `Configuration`.
+    """
+
+    def __init__(self, *, configuration: Configuration, connect_timeout: float = 10.0) -> None:
+        self._configuration = configuration
+        self.base_url: str = configuration.host.rstrip("/")
+        self.ssl_context: ssl.SSLContext | None = (
+            build_ssl_context(configuration) if self.base_url.startswith("https") else None
+        )
+        self._connect_timeout = connect_timeout
+        self._session: aiohttp.ClientSession | None = None
+        if self.ssl_context is not None and self.ssl_context.verify_mode == ssl.CERT_NONE:
+            log.warning("kube.tls_verification_disabled", server=self.base_url)
+
+    @classmethod
+    async def from_kubeconfig(
+        cls, *, config_file: str | os.PathLike[str] | None = None, context: str | None = None
+    ) -> ApiConnection:
+        """Connect as the kubeconfig's context says (default file: $KUBECONFIG or ~/.kube/config).
+
+        Raises kubernetes_asyncio's ConfigException for an unusable kubeconfig.
+        """
+        configuration = Configuration()
+        loader = await load_kube_config(
+            config_file=os.fspath(config_file) if config_file is not None else None,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,  # read-only: never rewrite the user's kubeconfig
+        )
+        hook = _kubeconfig_refresh_hook(loader)
+        if hook is not None:
+            configuration.refresh_api_key_hook = hook
+        return cls(configuration=configuration)
+
+    @classmethod
+    async def from_incluster(
+        cls,
+        *,
+        token_filename: str = SERVICE_TOKEN_FILENAME,
+        cert_filename: str = SERVICE_CERT_FILENAME,
+        environ: Mapping[str, str] | None = None,
+    ) -> ApiConnection:
+        """Connect with the pod's ServiceAccount; the token file is re-read (every minute) as
+        it rotates. Raises ConfigException outside a pod (no KUBERNETES_SERVICE_HOST/PORT).
+        """
+        configuration = Configuration()
+        load_incluster_config(
+            client_configuration=configuration,
+            token_filename=token_filename,
+            cert_filename=cert_filename,
+            environ=os.environ if environ is None else environ,
+        )
+        return cls(configuration=configuration)
+
+    async def __aenter__(self) -> ApiConnection:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def auth_headers(self) -> dict[str, str]:
+        """Headers carrying the current credentials (refreshed by the Configuration's hook)."""
+        headers: dict[str, str] = {}
+        for setting in (await self._configuration.auth_settings()).values():
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[setting["key"]] = setting["value"]
+        return headers
+
+    async def get_json_bytes(
+        self, path: str, params: Mapping[str, str] | None = None, *, timeout: float = 60.0
+    ) -> bytes:
+        """GET path, return the body. Raises ApiError (non-2xx), ReadTimeout, ClientError."""
+        try:
+            async with self._get(path, params, read_timeout=timeout) as response:
+                if response.status >= 300:
+                    raise await _api_error(response)
+                return await response.read()
+        except TimeoutError as exc:
+            raise ReadTimeout(f"no response within {timeout}s for {path}") from exc
+
+    async def get_stream(
+        self, path: str, params: Mapping[str, str] | None = None, *, timeout: float
+    ) -> AsyncIterator[bytes]:
+        """GET path and yield the body's lines (without the newline) as they arrive.
+
+        `timeout` is a read timeout: if no byte arrives for that long, ReadTimeout is
+        raised, so a silently dead connection cannot hang a watch. Also raises ApiError
+        (non-2xx) and aiohttp.ClientError (connection lost, ClientPayloadError).
+        """
+        try:
+            async with self._get(path, params, read_timeout=timeout) as response:
+                if response.status >= 300:
+                    raise await _api_error(response)
+                pending = bytearray()
+                async for chunk in response.content.iter_any():
+                    start = 0
+                    end = chunk.find(b"\n")
+                    while end >= 0:
+                        if pending:
+                            pending += chunk[start:end]
+                            line = bytes(pending)
+                            pending.clear()
+                        else:
+                            line = chunk[start:end]
+                        if line.strip():
+                            yield line
+                        start = end + 1
+                        end = chunk.find(b"\n", start)
+                    pending += chunk[start:]
+                    if len(pending) > _MAX_LINE:
+                        raise aiohttp.ClientPayloadError(f"line longer than {_MAX_LINE} bytes")
+                if pending.strip():
+                    yield bytes(pending)
+        except TimeoutError as exc:
+            raise ReadTimeout(f"no data for {timeout}s on {path}") from exc
+
+    @contextlib.asynccontextmanager
+    async def _get(
+        self, path: str, params: Mapping[str, str] | None, *, read_timeout: float
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        response = await self._request(path, params, read_timeout)
+        try:
+            yield response
+        except BaseException:
+            response.close()  # a half-read stream must not go back to the pool
+            raise
+        finally:
+            response.release()
+
+    async def _request(
+        self, path: str, params: Mapping[str, str] | None, read_timeout: float
+    ) -> aiohttp.ClientResponse:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                # Each open watch holds one HTTP/1.1 connection for minutes: a pool limit
+                # would make the (N+1)th informer wait forever, so there is none.
+                connector=aiohttp.TCPConnector(limit=0),
+                headers={"Accept": "application/json", "User-Agent": "tracewatch"},
+                trust_env=True,  # HTTPS_PROXY / NO_PROXY, as kubectl honours them
+            )
+        headers = await self.auth_headers()
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._connect_timeout, sock_read=read_timeout
+        )
+        extra: dict[str, Any] = {}
+        if self.ssl_context is not None:
+            extra["ssl"] = self.ssl_context
+            if self._configuration.tls_server_name:
+                extra["server_hostname"] = self._configuration.tls_server_name
+        if self._configuration.proxy:
+            extra["proxy"] = self._configuration.proxy
+        return await self._session.get(
+            self.base_url + path, params=params, headers=headers, timeout=timeout, **extra
+        )
+
+
+async def _api_error(response: aiohttp.ClientResponse) -> ApiError:
+    body = await response.content.read(_MAX_ERROR_BODY)
+    reason = response.reason or ""
+    message = ""
+    retry_after: float | None = None
+    try:
+        status = _status_decoder.decode(body)
+        reason = status.reason or reason
+        message = status.message
+        if status.details is not None and status.details.retry_after_seconds is not None:
+            retry_after = float(status.details.retry_after_seconds)
+    except msgspec.MsgspecError:
+        message = body[:200].decode("utf-8", "replace").strip()
+    header = response.headers.get("Retry-After")
+    if header is not None:
+        # An HTTP-date is rare from the API server; the caller then falls back to backoff.
+        with contextlib.suppress(ValueError):
+            retry_after = float(header)
+    return ApiError(status=response.status, reason=reason, message=message, retry_after=retry_after)
