@@ -29,14 +29,19 @@ async def _run_scenario(tmp_path: Path) -> tuple[list[ReceivedSpan], dict[str, d
         kubeconfig = tmp_path / "kubeconfig"
         sim.write_kubeconfig(kubeconfig)
         settings = load(
-            flags={"exporter": "otlp", "otlp_endpoint": receiver.endpoint,
-                   "settle_delay": "300ms", "cluster_name": "sim"},
+            flags={
+                "exporter": "otlp",
+                "otlp_endpoint": receiver.endpoint,
+                "settle_delay": "300ms",
+                "cluster_name": "sim",
+            },
             environ={},
         )
         connection = await ApiConnection.from_kubeconfig(config_file=kubeconfig)
         async with connection:
-            pipeline = Pipeline(settings=settings, connection=connection,
-                                exporter=exporter_from_settings(settings))
+            pipeline = Pipeline(
+                settings=settings, connection=connection, exporter=exporter_from_settings(settings)
+            )
             stop = asyncio.Event()
             running = asyncio.create_task(pipeline.run(stop))
             async with asyncio.timeout(10):
@@ -44,8 +49,9 @@ async def _run_scenario(tmp_path: Path) -> tuple[list[ReceivedSpan], dict[str, d
                     await asyncio.sleep(0.02)
             uids = {}
             for name, image in PODS.items():
-                created = await sim.create("pods", pod_manifest(name, image=image),
-                                           namespace="default")
+                created = await sim.create(
+                    "pods", pod_manifest(name, image=image), namespace="default"
+                )
                 uids[name] = created["metadata"]["uid"]
             spans = await receiver.wait_for(
                 lambda got: sum(1 for s in got if s.name == "k8s.CreatePod") >= len(PODS),
@@ -58,8 +64,9 @@ async def _run_scenario(tmp_path: Path) -> tuple[list[ReceivedSpan], dict[str, d
 
 
 def _tree(spans: list[ReceivedSpan], pod: str) -> dict[str, ReceivedSpan]:
-    root = next(s for s in spans if s.name == "k8s.CreatePod"
-                and s.attributes["k8s.pod.name"] == pod)
+    root = next(
+        s for s in spans if s.name == "k8s.CreatePod" and s.attributes["k8s.pod.name"] == pod
+    )
     mine = [s for s in spans if s.trace_id == root.trace_id]
     return {s.name: s for s in mine}
 
@@ -77,12 +84,13 @@ async def test_pod_startup_traces_match_ground_truth(tmp_path: Path) -> None:
             "kubelet.StartPod": (t["scheduled"], t["ready"]),
             "kubelet.CreateSandbox": (t["scheduled"], t["sandbox_ready"]),
             "kubelet.StartContainer": (
-                t["sandbox_ready"] if cached else t["pulled:app"], t["container_started:app"]
+                t["image_present:main"] if cached else t["pulled:main"],
+                t["container_started:main"],
             ),
-            "kubelet.WaitReady": (t["container_started:app"], t["ready"]),
+            "kubelet.WaitReady": (t["container_started:main"], t["ready"]),
         }
         if not cached:
-            expected["kubelet.PullImage"] = (t["pull_started:app"], t["pulled:app"])
+            expected["kubelet.PullImage"] = (t["pull_started:main"], t["pulled:main"])
         assert set(tree) == set(expected), pod
         for name, (start, end) in expected.items():
             span = tree[name]
@@ -93,7 +101,7 @@ async def test_pod_startup_traces_match_ground_truth(tmp_path: Path) -> None:
 
 
 async def test_trace_shape_services_and_resource(tmp_path: Path) -> None:
-    """Parentage, service.name per component, k8s.* attributes and the cluster name arrive intact."""
+    """Parentage, service.name per component, k8s.* attributes and cluster name arrive intact."""
     spans, _ = await _run_scenario(tmp_path)
     tree = _tree(spans, "pulled-1")
     root = tree["k8s.CreatePod"]
@@ -106,8 +114,12 @@ async def test_trace_shape_services_and_resource(tmp_path: Path) -> None:
     assert tree["scheduler.SchedulePod"].service == "kube-scheduler"
     assert tree["scheduler.SchedulePod"].parent_span_id == root.span_id
     assert tree["kubelet.StartPod"].parent_span_id == root.span_id
-    for name in ("kubelet.CreateSandbox", "kubelet.PullImage", "kubelet.StartContainer",
-                 "kubelet.WaitReady"):
+    for name in (
+        "kubelet.CreateSandbox",
+        "kubelet.PullImage",
+        "kubelet.StartContainer",
+        "kubelet.WaitReady",
+    ):
         assert tree[name].service == "kubelet"
         assert tree[name].parent_span_id == tree["kubelet.StartPod"].span_id
     for span in tree.values():

@@ -110,5 +110,8 @@ def test_resource_paths() -> None:
     assert pods.path() == "/api/v1/pods"
     assert pods.path(namespace="team-a") == "/api/v1/namespaces/team-a/pods"
     assert RESOURCES["events"].path() == "/api/v1/events"
-    with pytest.raises(ValueError, match="known: events, pods"):
+    with pytest.raises(ValueError, match=r"known: daemonsets, deployments, events, .*, pods, "):
         resource_named("widgets")
+    assert RESOURCES["nodes"].path(namespace="ignored") == "/api/v1/nodes"
+    deployments = RESOURCES["deployments"]
+    assert deployments.path(namespace="web") == "/apis/apps/v1/namespaces/web/deployments"

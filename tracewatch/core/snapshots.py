@@ -52,12 +52,18 @@ class PodSpec(_Compact):
     restart_policy: str = ""
 
 
-class PodCondition(_Compact):
+class Condition(_Compact):
+    """A status condition; the same shape on every kind (lastUpdateTime only on some)."""
+
     type: str = ""
     status: str = ""
     last_transition_time: str | None = None
+    last_update_time: str | None = None
     reason: str = ""
     message: str = ""
+
+
+PodCondition = Condition
 
 
 class StateRunning(_Compact):
@@ -138,4 +144,155 @@ class Event(_Compact):
     action: str = ""
 
 
-Snapshot = Pod | Event
+class LabelSelector(_Compact):
+    match_labels: dict[str, str] | None = None
+
+
+class ReplicaSetSpec(_Compact):
+    replicas: int = 1
+
+
+class ReplicaSetStatus(_Compact):
+    replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    observed_generation: int = 0
+
+
+class ReplicaSet(_Compact):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: ReplicaSetSpec = ReplicaSetSpec()
+    status: ReplicaSetStatus = ReplicaSetStatus()
+
+
+class DeploymentSpec(_Compact):
+    replicas: int = 1
+    paused: bool = False
+    progress_deadline_seconds: int = 600
+
+
+class DeploymentStatus(_Compact):
+    observed_generation: int = 0
+    replicas: int = 0
+    updated_replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    unavailable_replicas: int = 0
+    conditions: tuple[Condition, ...] = ()
+
+
+class Deployment(_Compact):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: DeploymentSpec = DeploymentSpec()
+    status: DeploymentStatus = DeploymentStatus()
+
+
+class ClaimTemplate(_Compact):
+    metadata: ObjectMeta = ObjectMeta()
+
+
+class StatefulSetSpec(_Compact):
+    replicas: int = 1
+    pod_management_policy: str = "OrderedReady"
+    volume_claim_templates: tuple[ClaimTemplate, ...] = ()
+
+
+class StatefulSetStatus(_Compact):
+    observed_generation: int = 0
+    replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    current_replicas: int = 0
+    updated_replicas: int = 0
+    current_revision: str = ""
+    update_revision: str = ""
+
+
+class StatefulSet(_Compact):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: StatefulSetSpec = StatefulSetSpec()
+    status: StatefulSetStatus = StatefulSetStatus()
+
+
+class DaemonSetStatus(_Compact):
+    observed_generation: int = 0
+    desired_number_scheduled: int = 0
+    current_number_scheduled: int = 0
+    updated_number_scheduled: int = 0
+    number_ready: int = 0
+    number_available: int = 0
+    number_unavailable: int = 0
+
+
+class DaemonSet(_Compact):
+    metadata: ObjectMeta = ObjectMeta()
+    status: DaemonSetStatus = DaemonSetStatus()
+
+
+class JobSpec(_Compact):
+    completions: int | None = None
+    parallelism: int | None = None
+    backoff_limit: int | None = None
+
+
+class JobStatus(_Compact):
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    start_time: str | None = None
+    completion_time: str | None = None
+    conditions: tuple[Condition, ...] = ()
+
+
+class Job(_Compact):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: JobSpec = JobSpec()
+    status: JobStatus = JobStatus()
+
+
+class PersistentVolumeClaimSpec(_Compact):
+    storage_class_name: str | None = None
+    volume_name: str = ""
+
+
+class PersistentVolumeClaimStatus(_Compact):
+    phase: str = ""
+
+
+class PersistentVolumeClaim(_Compact):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: PersistentVolumeClaimSpec = PersistentVolumeClaimSpec()
+    status: PersistentVolumeClaimStatus = PersistentVolumeClaimStatus()
+
+
+class PersistentVolumeSpec(_Compact):
+    claim_ref: ObjectReference | None = None
+    storage_class_name: str = ""
+
+
+class PersistentVolumeStatus(_Compact):
+    phase: str = ""
+
+
+class PersistentVolume(_Compact):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: PersistentVolumeSpec = PersistentVolumeSpec()
+    status: PersistentVolumeStatus = PersistentVolumeStatus()
+
+
+class Node(_Compact):
+    metadata: ObjectMeta = ObjectMeta()
+
+
+Snapshot = (
+    Pod
+    | Event
+    | ReplicaSet
+    | Deployment
+    | StatefulSet
+    | DaemonSet
+    | Job
+    | PersistentVolumeClaim
+    | PersistentVolume
+    | Node
+)

@@ -15,7 +15,19 @@ from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
-from tracewatch.core.snapshots import Event, Pod, Snapshot
+from tracewatch.core.snapshots import (
+    DaemonSet,
+    Deployment,
+    Event,
+    Job,
+    Node,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    Pod,
+    ReplicaSet,
+    Snapshot,
+    StatefulSet,
+)
 
 __all__ = [
     "SNAPSHOT_TYPES",
@@ -31,6 +43,14 @@ SNAPSHOT_TYPES: dict[str, type[Snapshot]] = {
     # resource (plural) -> compact Struct; a new kind is one line here and one in resources.py
     "pods": Pod,
     "events": Event,
+    "persistentvolumeclaims": PersistentVolumeClaim,
+    "persistentvolumes": PersistentVolume,
+    "nodes": Node,
+    "deployments": Deployment,
+    "replicasets": ReplicaSet,
+    "statefulsets": StatefulSet,
+    "daemonsets": DaemonSet,
+    "jobs": Job,
 }
 
 WatchEventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]

@@ -43,6 +43,14 @@ RESOURCES: dict[str, WatchedResource] = {
     for r in (
         WatchedResource(name="pods", api_prefix="/api/v1"),
         WatchedResource(name="events", api_prefix="/api/v1"),
+        WatchedResource(name="persistentvolumeclaims", api_prefix="/api/v1"),
+        WatchedResource(name="persistentvolumes", api_prefix="/api/v1", namespaced=False),
+        WatchedResource(name="nodes", api_prefix="/api/v1", namespaced=False),
+        WatchedResource(name="deployments", api_prefix="/apis/apps/v1"),
+        WatchedResource(name="replicasets", api_prefix="/apis/apps/v1"),
+        WatchedResource(name="statefulsets", api_prefix="/apis/apps/v1"),
+        WatchedResource(name="daemonsets", api_prefix="/apis/apps/v1"),
+        WatchedResource(name="jobs", api_prefix="/apis/batch/v1"),
     )
 }
 

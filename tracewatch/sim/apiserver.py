@@ -1,0 +1,293 @@
+"""The HTTP face of the simulator: routing, bearer-token auth, Status errors, list and watch.
+
+Everything is JSON. Lists and single objects are answered from the bytes the
+store already holds; watch streams write each entry's shared, pre-encoded line.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from tracewatch.sim import discovery
+from tracewatch.sim.errors import ApiError, bad_request
+from tracewatch.sim.options import SimOptions
+from tracewatch.sim.registry import Registry
+from tracewatch.sim.selectors import parse_field_selector, parse_label_selector
+from tracewatch.sim.watchers import Watcher
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
+"""What an unauthenticated client may read (system:public-info-viewer)."""
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_TRUE = frozenset({"1", "true", "True"})
+_VERB_OF = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tokens:
+    """The two bearer tokens the server accepts."""
+
+    writer: str
+    reader: str
+
+    def user(self, token: str) -> tuple[str, bool] | None:
+        """(user name, may write) for a valid token, else None; constant-time comparisons."""
+        if hmac.compare_digest(token.encode(), self.writer.encode()):
+            return "tracewatch-sim-admin", True
+        if hmac.compare_digest(token.encode(), self.reader.encode()):
+            return "tracewatch-sim-readonly", False
+        return None
+
+
+def _status_response(error: ApiError) -> web.Response:
+    return web.Response(
+        status=error.code, body=orjson.dumps(error.body), content_type="application/json"
+    )
+
+
+def _json(body: Any, *, code: int = 200) -> web.Response:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    return web.Response(status=code, body=data, content_type="application/json")
+
+
+class ApiServer:
+    """Builds the aiohttp application serving the registry; tracks open watches."""
+
+    def __init__(self, *, registry: Registry, options: SimOptions, tokens: Tokens) -> None:
+        self._registry = registry
+        self._options = options
+        self._tokens = tokens
+        self.watchers: set[Watcher] = set()
+        self.server_address = ""
+        """host:port, set once listening (the /api document advertises it)."""
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors, self._authenticate])
+        r = app.router
+        r.add_get("/version", self._version)
+        for probe in ("/healthz", "/livez", "/readyz"):
+            r.add_get(probe, self._ok)
+        r.add_get("/api", self._api)
+        r.add_get("/apis", self._apis)
+        r.add_get("/api/v1", self._api_v1)
+        r.add_route("*", "/api/v1/namespaces/{namespace}/{resource}", self._collection)
+        r.add_route("*", "/api/v1/namespaces/{namespace}/{resource}/{name}", self._item)
+        r.add_route("*", "/api/v1/{resource}", self._collection)
+        r.add_route("*", "/api/v1/{resource}/{name}", self._item)
+        r.add_route("*", "/{tail:.*}", self._not_found)
+        return app
+
+    # middlewares
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as error:
+            return _status_response(error)
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        header = request.headers.get("Authorization", "")
+        if not header and request.path in PUBLIC_PATHS:
+            return await handler(request)
+        if self._user(request) is None:
+            raise ApiError(code=401, message="Unauthorized")
+        return await handler(request)
+
+    def _user(self, request: web.Request) -> tuple[str, bool] | None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return self._tokens.user(token.strip()) if scheme.lower() == "bearer" else None
+
+    def _authorize(self, request: web.Request, *, resource: str, name: str | None) -> None:
+        """403 for a write by the read-only user (authentication already passed)."""
+        user = self._user(request)
+        if request.method not in _WRITE_METHODS or user is None or user[1]:
+            return
+        verb = _VERB_OF[request.method]
+        namespace = request.match_info.get("namespace")
+        subject = f'{resource} "{name}"' if name else resource
+        where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+        details: dict[str, Any] = {"kind": resource}
+        if name:
+            details = {"name": name, "kind": resource}
+        raise ApiError(
+            code=403,
+            message=f'{subject} is forbidden: User "{user[0]}" cannot {verb} resource '
+            f'"{resource}" in API group ""{where}',
+            details=details,
+        )
+
+    # discovery
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return _json(discovery.version())
+
+    async def _ok(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _api(self, request: web.Request) -> web.Response:
+        return _json(discovery.api_versions(server_address=self.server_address))
+
+    async def _apis(self, request: web.Request) -> web.Response:
+        return _json(discovery.api_group_list())
+
+    async def _api_v1(self, request: web.Request) -> web.Response:
+        return _json(
+            discovery.resource_list(
+                group_version="v1", resources=self._registry.store.resources.values()
+            )
+        )
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        raise ApiError(code=404, message="the server could not find the requested resource")
+
+    # resources
+
+    def _resource(self, request: web.Request) -> tuple[str, str | None]:
+        resource = request.match_info["resource"]
+        namespace = request.match_info.get("namespace")
+        info = self._registry.info(resource)
+        if namespace is not None and not info.namespaced:
+            raise ApiError(code=404, message="the server could not find the requested resource")
+        return resource, namespace
+
+    @staticmethod
+    def _not_allowed() -> ApiError:
+        return ApiError(
+            code=405, message="the server does not allow this method on the requested resource"
+        )
+
+    async def _collection(self, request: web.Request) -> web.StreamResponse:
+        resource, namespace = self._resource(request)
+        if request.method == "GET":
+            return await self._list_or_watch(request, resource, namespace)
+        if request.method == "POST":
+            if namespace is None and self._registry.info(resource).namespaced:
+                raise self._not_allowed()
+            self._authorize(request, resource=resource, name=None)
+            obj = await self._body(request)
+            stored = self._registry.create(
+                resource, obj, namespace=namespace, manager=self._manager(request)
+            )
+            return _json(stored.data, code=201)
+        raise self._not_allowed()
+
+    async def _item(self, request: web.Request) -> web.StreamResponse:
+        resource, namespace = self._resource(request)
+        name = request.match_info["name"]
+        if request.method == "GET":
+            return _json(self._registry.get(resource, namespace=namespace, name=name).data)
+        if request.method == "DELETE":
+            self._authorize(request, resource=resource, name=name)
+            options = await self._body(request, optional=True)
+            grace = request.query.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
+            try:
+                grace_s = None if grace is None else int(grace)
+            except ValueError:
+                raise bad_request(f"invalid gracePeriodSeconds: {grace!r}") from None
+            stored = self._registry.delete(
+                resource, namespace=namespace, name=name, grace_period_seconds=grace_s
+            )
+            return _json(stored.data)
+        raise self._not_allowed()
+
+    @staticmethod
+    def _manager(request: web.Request) -> str:
+        manager = request.query.get("fieldManager")
+        if manager:
+            return manager
+        agent = request.headers.get("User-Agent", "")
+        return agent.split("/", 1)[0] or "unknown"
+
+    @staticmethod
+    async def _body(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+        raw = await request.read()
+        if not raw.strip():
+            if optional:
+                return {}
+            raise bad_request("the request body is empty")
+        content_type = request.content_type
+        if "protobuf" in content_type:
+            raise ApiError(
+                code=415,
+                message="the body of the request was in an unknown format - "
+                "accepted media types include: application/json, application/yaml",
+            )
+        try:
+            body = yaml.safe_load(raw) if "yaml" in content_type else orjson.loads(raw)
+        except (orjson.JSONDecodeError, yaml.YAMLError) as err:
+            raise bad_request(f"the body of the request could not be decoded: {err}") from None
+        if not isinstance(body, dict):
+            raise bad_request("the body of the request must be an object")
+        return body
+
+    async def _list_or_watch(
+        self, request: web.Request, resource: str, namespace: str | None
+    ) -> web.StreamResponse:
+        info = self._registry.info(resource)
+        query = request.query
+        labels = parse_label_selector(query.get("labelSelector"))
+        fields = parse_field_selector(
+            query.get("fieldSelector"), supported=info.field_labels, resource=resource
+        )
+        if query.get("watch") not in _TRUE:
+            return _json(
+                self._registry.list_body(
+                    resource, namespace=namespace, labels=labels, fields=fields
+                )
+            )
+        timeout_text = query.get("timeoutSeconds")
+        try:
+            timeout = float(timeout_text) if timeout_text else None
+        except ValueError:
+            raise bad_request(f"invalid timeoutSeconds: {timeout_text!r}") from None
+        watcher = Watcher(
+            store=self._registry.store,
+            info=info,
+            namespace=namespace,
+            labels=labels,
+            fields=fields,
+            bookmarks=query.get("allowWatchBookmarks") in _TRUE,
+            bookmark_interval=self._options.bookmark_interval,
+            timeout=timeout,
+            max_backlog=self._options.max_watch_backlog,
+        )
+        watcher.start(query.get("resourceVersion"))
+        self.watchers.add(watcher)
+        try:
+            response = web.StreamResponse(
+                status=200,
+                headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"},
+            )
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            transport = request.transport
+
+            def gone() -> bool:
+                return transport is None or transport.is_closing()
+
+            try:
+                async for chunk in watcher.stream(client_gone=gone):
+                    await response.write(chunk)
+                await response.write_eof()
+            except (ConnectionError, RuntimeError):
+                pass  # the client went away mid-stream
+            return response
+        finally:
+            watcher.close(reason="finished")
+            self._registry.store.unsubscribe(resource, watcher)
+            self.watchers.discard(watcher)
+
+    def close_watches(self) -> None:
+        """End every open watch stream cleanly (server shutdown)."""
+        for watcher in list(self.watchers):
+            watcher.close(reason="shutdown")

@@ -1,0 +1,124 @@
+"""Events as the real components' recorders write them, seen through core/v1.
+
+Two recorders exist in Kubernetes and both are visible to tracewatch:
+
+- the legacy client-go recorder (kubelet): second-precision `firstTimestamp` /
+  `lastTimestamp`, `count: 1`, `eventTime: null`, a `source`, and a name
+  `<object>.<hex UnixNano>` from the emitting component's clock;
+- the events.k8s.io/v1 recorder (scheduler): `eventTime` with microseconds,
+  `firstTimestamp`/`lastTimestamp` null, `action`, empty `source`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tracewatch.sim.registry import Registry
+from tracewatch.sim.store import Stored
+from tracewatch.sim.timestamps import event_name, micro_time, rfc3339
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ref:
+    """The object an event is about, at the resourceVersion the emitting component holds."""
+
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    kind: str = "Pod"
+    api_version: str = "v1"
+
+    @classmethod
+    def of(cls, stored: Stored, *, namespace: str, name: str, kind: str = "Pod") -> Ref:
+        return cls(
+            namespace=namespace,
+            name=name,
+            uid=stored.uid,
+            resource_version=str(stored.rv),
+            kind=kind,
+        )
+
+    def involved(self, *, field_path: str | None = None) -> dict[str, Any]:
+        """The event's `involvedObject` (an ObjectReference, in the Go struct's key order)."""
+        ref = {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+            "apiVersion": self.api_version,
+            "resourceVersion": self.resource_version,
+        }
+        if field_path:
+            ref["fieldPath"] = field_path
+        return ref
+
+
+class EventRecorder:
+    """Writes Events through the registry, as a component's recorder would."""
+
+    def __init__(self, *, registry: Registry) -> None:
+        self._registry = registry
+
+    def legacy(
+        self,
+        *,
+        about: Ref,
+        at_ns: int,
+        reason: str,
+        message: str,
+        component: str,
+        host: str,
+        field_path: str | None = None,
+        type_: str = "Normal",
+    ) -> Stored:
+        """A client-go (core/v1) event, e.g. the kubelet's Pulling/Pulled/Created/Started."""
+        event = {
+            "metadata": {"name": event_name(about.name, at_ns), "namespace": about.namespace},
+            "involvedObject": about.involved(field_path=field_path),
+            "reason": reason,
+            "message": message,
+            "source": {"component": component, "host": host},
+            "firstTimestamp": rfc3339(at_ns),
+            "lastTimestamp": rfc3339(at_ns),
+            "count": 1,
+            "type": type_,
+            "eventTime": None,
+            "reportingComponent": component,
+            "reportingInstance": host,
+        }
+        return self._registry.create(
+            "events", event, namespace=about.namespace, manager=component, at_ns=at_ns
+        )
+
+    def structured(
+        self,
+        *,
+        about: Ref,
+        at_ns: int,
+        reason: str,
+        action: str,
+        message: str,
+        component: str,
+        instance: str,
+        type_: str = "Normal",
+    ) -> Stored:
+        """An events.k8s.io/v1 event (e.g. the scheduler's Scheduled) as core/v1 shows it."""
+        event = {
+            "metadata": {"name": event_name(about.name, at_ns), "namespace": about.namespace},
+            "involvedObject": about.involved(),
+            "reason": reason,
+            "message": message,
+            "source": {},
+            "firstTimestamp": None,
+            "lastTimestamp": None,
+            "type": type_,
+            "eventTime": micro_time(at_ns),
+            "action": action,
+            "reportingComponent": component,
+            "reportingInstance": instance,
+        }
+        return self._registry.create(
+            "events", event, namespace=about.namespace, manager=component, at_ns=at_ns
+        )

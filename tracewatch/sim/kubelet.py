@@ -1,0 +1,419 @@
+"""A simulated kubelet per node: pod startup and graceful termination, as the real one writes them.
+
+Startup, for each pod bound to the node:
+1. first status write: Initialized=True, Ready/ContainersReady=False (ContainersNotReady),
+   PodReadyToStartContainers=False, containers waiting in ContainerCreating, startTime, hostIP;
+2. after the sandbox latency: PodReadyToStartContainers=True and the pod IP;
+3. per container, in order: image pull (Pulling/Pulled events) unless the image is on the node
+   ("already present" Pulled event), Created and Started events, then a status write with the
+   container running (phase Running once no container is waiting);
+4. after the readiness delay: Ready=True, ContainersReady=True, containers ready.
+
+Termination (the pod got a deletionTimestamp): Killing events, containers terminated,
+final status (phase Succeeded), then the kubelet removes the pod (the DELETED event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import random
+from typing import Any
+
+from tracewatch.sim.events import EventRecorder, Ref
+from tracewatch.sim.objects import fields_v1, image_size, node_ip
+from tracewatch.sim.options import SimOptions
+from tracewatch.sim.registry import Registry
+from tracewatch.sim.scheduler import set_condition
+from tracewatch.sim.store import Stored
+from tracewatch.sim.tasks import TaskSet
+from tracewatch.sim.timestamps import go_duration_ms, now_ns, rfc3339
+
+COMPONENT = "kubelet"
+_CONDITION_ORDER = (
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+    "PodScheduled",
+)
+_STATUS_ORDER = (
+    "phase",
+    "conditions",
+    "message",
+    "reason",
+    "hostIP",
+    "hostIPs",
+    "podIP",
+    "podIPs",
+    "startTime",
+    "initContainerStatuses",
+    "containerStatuses",
+    "qosClass",
+)
+
+
+def runtime_image(image: str) -> str:
+    """The fully qualified name the container runtime reports (`docker.io/library/nginx:1.27`)."""
+    first = image.split("/", 1)[0]
+    if "/" not in image:
+        return f"docker.io/library/{image}"
+    if "." in first or ":" in first or first == "localhost":
+        return image
+    return f"docker.io/{image}"
+
+
+def image_id(image: str) -> str:
+    """A stable repo digest for the image."""
+    repo = runtime_image(image).rsplit(":", 1)[0] if "@" not in image else image.split("@")[0]
+    return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
+def _unready_message(names: list[str]) -> str:
+    return f"containers with unready status: [{' '.join(names)}]"
+
+
+def _status_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    return {"f:status": fields_v1(obj["status"])}
+
+
+class Kubelet:
+    """One node's kubelet: starts the pods bound to it and terminates those being deleted."""
+
+    def __init__(
+        self,
+        *,
+        node: str,
+        index: int,
+        registry: Registry,
+        recorder: EventRecorder,
+        options: SimOptions,
+        rng: random.Random,
+        tasks: TaskSet,
+        images: tuple[str, ...],
+    ) -> None:
+        self.node = node
+        self.images: set[str] = set(images)
+        """Images present on the node; a pull adds to it."""
+        self._index = index
+        self._ip = node_ip(index)
+        self._registry = registry
+        self._recorder = recorder
+        self._options = options
+        self._rng = rng
+        self._tasks = tasks
+        self._pull_lock = asyncio.Lock() if options.serialize_image_pulls else None
+        self._starting: dict[str, asyncio.Task[Any]] = {}
+        self._known: set[str] = set()
+        self._terminating: set[str] = set()
+        self._next_ip = 2
+
+    # reacting to the store
+
+    def on_pod(self, type_: str, pod: dict[str, Any]) -> None:
+        """Store listener for pods bound to this node."""
+        meta = pod["metadata"]
+        uid = meta["uid"]
+        if type_ == "DELETED":
+            self._known.discard(uid)
+            self._terminating.discard(uid)
+            task = self._starting.pop(uid, None)
+            if task is not None:
+                task.cancel()
+            return
+        ref = (meta["namespace"], meta["name"], uid)
+        if meta.get("deletionTimestamp"):
+            if uid in self._terminating:
+                return
+            self._terminating.add(uid)
+            task = self._starting.pop(uid, None)
+            if task is not None:
+                task.cancel()
+            self._tasks.spawn(self._terminate(*ref, previous=task), name=f"kill {ref[1]}")
+            return
+        if uid not in self._known:
+            self._known.add(uid)
+            self._starting[uid] = self._tasks.spawn(self._start(*ref), name=f"start {ref[1]}")
+
+    # helpers
+
+    def _current(self, namespace: str, name: str, uid: str) -> Stored | None:
+        """The pod as stored now, if it is still this incarnation (same uid)."""
+        stored = self._registry.store.get("pods", (namespace, name))
+        if stored is None or stored.uid != uid:
+            return None
+        return stored
+
+    def _ref(self, namespace: str, name: str, uid: str) -> Ref | None:
+        """The kubelet's reference to the pod (at its latest version), or None if it is gone."""
+        stored = self._current(namespace, name, uid)
+        return None if stored is None else Ref.of(stored, namespace=namespace, name=name)
+
+    def _write_status(
+        self, namespace: str, name: str, uid: str, at: int, change: Any
+    ) -> Stored | None:
+        def apply(obj: dict[str, Any]) -> None:
+            status = obj.setdefault("status", {})
+            change(obj, status)
+            status["conditions"] = sorted(
+                status.get("conditions", []),
+                key=lambda c: (
+                    _CONDITION_ORDER.index(c["type"])
+                    if c["type"] in _CONDITION_ORDER
+                    else len(_CONDITION_ORDER)
+                ),
+            )
+            ordered = {k: status[k] for k in _STATUS_ORDER if k in status}
+            ordered.update((k, v) for k, v in status.items() if k not in ordered)
+            obj["status"] = ordered
+
+        stored = self._registry.update(
+            "pods",
+            namespace=namespace,
+            name=name,
+            mutate=apply,
+            manager=COMPONENT,
+            at_ns=at,
+            subresource="status",
+            fields=_status_fields,
+            uid=uid,
+        )
+        return stored
+
+    def _event(
+        self, pod: Ref, at: int, reason: str, message: str, container: str | None = None
+    ) -> None:
+        self._recorder.legacy(
+            about=pod,
+            at_ns=at,
+            reason=reason,
+            message=message,
+            component=COMPONENT,
+            host=self.node,
+            field_path=f"spec.containers{{{container}}}" if container else None,
+        )
+
+    async def _sleep(self, latency: Any) -> None:
+        await asyncio.sleep(latency.draw(self._rng))
+
+    # startup
+
+    async def _start(self, namespace: str, name: str, uid: str) -> None:
+        try:
+            await self._startup(namespace, name, uid)
+        finally:
+            task = self._starting.get(uid)
+            if task is asyncio.current_task():
+                del self._starting[uid]
+
+    async def _startup(self, namespace: str, name: str, uid: str) -> None:
+        truth = self._registry.truth
+        await self._sleep(self._options.kubelet_sync)
+        current = self._current(namespace, name, uid)
+        if current is None:
+            return
+        pod = current.obj
+        containers = [c["name"] for c in pod["spec"]["containers"]]
+        at = now_ns()
+
+        def accept(obj: dict[str, Any], status: dict[str, Any]) -> None:
+            status["phase"] = "Pending"
+            set_condition(status, type_="PodReadyToStartContainers", value="False", at_ns=at)
+            set_condition(status, type_="Initialized", value="True", at_ns=at)
+            for type_ in ("Ready", "ContainersReady"):
+                set_condition(
+                    status,
+                    type_=type_,
+                    value="False",
+                    at_ns=at,
+                    reason="ContainersNotReady",
+                    message=_unready_message(containers),
+                )
+            status["hostIP"] = self._ip
+            status["hostIPs"] = [{"ip": self._ip}]
+            status["startTime"] = rfc3339(at)
+            status["containerStatuses"] = [
+                {
+                    "name": c["name"],
+                    "state": {"waiting": {"reason": "ContainerCreating"}},
+                    "lastState": {},
+                    "ready": False,
+                    "restartCount": 0,
+                    "image": c["image"],
+                    "imageID": "",
+                    "started": False,
+                }
+                for c in obj["spec"]["containers"]
+            ]
+
+        if self._write_status(namespace, name, uid, at, accept) is None:
+            return
+        truth.record(uid, "initialized", at)
+
+        await self._sleep(self._options.sandbox)
+        at = now_ns()
+        pod_ip = f"10.244.{self._index}.{self._next_ip}"
+        self._next_ip = self._next_ip % 250 + 2
+
+        def sandbox(obj: dict[str, Any], status: dict[str, Any]) -> None:
+            set_condition(status, type_="PodReadyToStartContainers", value="True", at_ns=at)
+            status["podIP"] = pod_ip
+            status["podIPs"] = [{"ip": pod_ip}]
+
+        if self._write_status(namespace, name, uid, at, sandbox) is None:
+            return
+        truth.record(uid, "sandbox_ready", at)
+
+        for container in pod["spec"]["containers"]:
+            if not await self._start_container(namespace, name, uid, container):
+                return
+
+        await self._sleep(self._options.readiness)
+        at = now_ns()
+
+        def ready(obj: dict[str, Any], status: dict[str, Any]) -> None:
+            for type_ in ("Ready", "ContainersReady"):
+                set_condition(status, type_=type_, value="True", at_ns=at)
+            for cs in status["containerStatuses"]:
+                cs["ready"] = True
+
+        if self._write_status(namespace, name, uid, at, ready) is not None:
+            truth.record(uid, "ready", at)
+
+    async def _ensure_image(self, pod_ref: tuple[str, str, str], container: dict[str, Any]) -> bool:
+        truth = self._registry.truth
+        uid, cname, image = pod_ref[2], container["name"], container["image"]
+        pod = self._ref(*pod_ref)
+        if pod is None:
+            return False
+        policy = container.get("imagePullPolicy", "IfNotPresent")
+        if image in self.images and policy != "Always":
+            at = now_ns()
+            truth.record(uid, f"image_present:{cname}", at)
+            self._event(
+                pod, at, "Pulled", f'Container image "{image}" already present on machine', cname
+            )
+            return True
+        requested = now_ns()
+        truth.record(uid, f"pull_started:{cname}", requested)
+        self._event(pod, requested, "Pulling", f'Pulling image "{image}"', cname)
+        lock = self._pull_lock or contextlib.nullcontext()
+        async with lock:
+            began = now_ns()
+            await self._sleep(self._options.pull)
+            self.images.add(image)
+        at = now_ns()
+        truth.record(uid, f"pulled:{cname}", at)
+        pod = self._ref(*pod_ref)
+        if pod is None:
+            return False
+        self._event(
+            pod,
+            at,
+            "Pulled",
+            f'Successfully pulled image "{image}" in {go_duration_ms(at - began)} '
+            f"({go_duration_ms(at - requested)} including waiting). "
+            f"Image size: {image_size(image)} bytes.",
+            cname,
+        )
+        return True
+
+    async def _start_container(
+        self, namespace: str, name: str, uid: str, container: dict[str, Any]
+    ) -> bool:
+        truth = self._registry.truth
+        cname = container["name"]
+        if not await self._ensure_image((namespace, name, uid), container):
+            return False
+        await self._sleep(self._options.container_create)
+        pod = self._ref(namespace, name, uid)
+        if pod is None:
+            return False
+        at = now_ns()
+        truth.record(uid, f"container_created:{cname}", at)
+        self._event(pod, at, "Created", f"Created container: {cname}", cname)
+        await self._sleep(self._options.container_start)
+        pod = self._ref(namespace, name, uid)
+        if pod is None:
+            return False
+        at = now_ns()
+        truth.record(uid, f"container_started:{cname}", at)
+        self._event(pod, at, "Started", f"Started container {cname}", cname)
+        container_id = f"containerd://{self._rng.getrandbits(256):064x}"
+
+        def running(obj: dict[str, Any], status: dict[str, Any]) -> None:
+            for cs in status["containerStatuses"]:
+                if cs["name"] == cname:
+                    cs["state"] = {"running": {"startedAt": rfc3339(at)}}
+                    cs["image"] = runtime_image(container["image"])
+                    cs["imageID"] = image_id(container["image"])
+                    cs["containerID"] = container_id
+                    cs["started"] = True
+            if all("waiting" not in cs["state"] for cs in status["containerStatuses"]):
+                status["phase"] = "Running"
+
+        written = self._write_status(namespace, name, uid, at, running)
+        if written is None:
+            return False
+        if written.view.fields["status.phase"] == "Running":
+            truth.record(uid, "running", at)
+        return True
+
+    # termination
+
+    async def _terminate(
+        self, namespace: str, name: str, uid: str, *, previous: asyncio.Task[Any] | None
+    ) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        truth = self._registry.truth
+        current = self._current(namespace, name, uid)
+        if current is None:
+            return
+        ref = Ref.of(current, namespace=namespace, name=name)
+        at = now_ns()
+        truth.record(uid, "killing", at)
+        for cs in current.obj.get("status", {}).get("containerStatuses", ()):
+            if "running" in cs.get("state", {}):
+                self._event(ref, at, "Killing", f"Stopping container {cs['name']}", cs["name"])
+        await self._sleep(self._options.termination)
+        at = now_ns()
+
+        def terminated(obj: dict[str, Any], status: dict[str, Any]) -> None:
+            failed = False
+            for cs in status.get("containerStatuses", ()):
+                running = cs.get("state", {}).get("running")
+                if running is not None:
+                    cs["state"] = {
+                        "terminated": {
+                            "exitCode": 0,
+                            "reason": "Completed",
+                            "startedAt": running["startedAt"],
+                            "finishedAt": rfc3339(at),
+                            "containerID": cs.get("containerID", ""),
+                        }
+                    }
+                else:
+                    failed = True
+                    cs["state"] = {
+                        "terminated": {
+                            "exitCode": 137,
+                            "reason": "ContainerStatusUnknown",
+                            "message": "The container could not be located when the pod was "
+                            "deleted.  The container used to be Running",
+                        }
+                    }
+                cs["ready"] = False
+                cs["started"] = False
+            status["phase"] = "Failed" if failed else "Succeeded"
+            reason = "PodFailed" if failed else "PodCompleted"
+            for type_ in ("Ready", "ContainersReady"):
+                set_condition(status, type_=type_, value="False", at_ns=at, reason=reason)
+            set_condition(status, type_="PodReadyToStartContainers", value="False", at_ns=at)
+
+        if self._write_status(namespace, name, uid, at, terminated) is None:
+            return
+        truth.record(uid, "terminated", at)
+        # The status manager then deletes the pod for good (grace 0, uid precondition).
+        self._registry.remove("pods", namespace=namespace, name=name, at_ns=now_ns(), uid=uid)

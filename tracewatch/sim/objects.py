@@ -1,0 +1,278 @@
+"""What the real API server and its admission plugins add to objects, and the built-in objects.
+
+Pods get the defaults and the service-account volume a real cluster gives
+them (so they have the size and shape tracewatch meets in production);
+namespaces and nodes are built the way their controllers would leave them.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from typing import Any
+
+import orjson
+
+from tracewatch.sim.timestamps import rfc3339
+
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+"""k8s.io/apimachinery's utilrand alphabet (no vowels, no look-alikes)."""
+_LIST_KEYS = ("name", "type", "containerPort", "ip", "mountPath", "key")
+_SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+_POD_SPEC_ORDER = (
+    "volumes",
+    "initContainers",
+    "containers",
+    "restartPolicy",
+    "terminationGracePeriodSeconds",
+    "activeDeadlineSeconds",
+    "dnsPolicy",
+    "nodeSelector",
+    "serviceAccountName",
+    "serviceAccount",
+    "automountServiceAccountToken",
+    "nodeName",
+    "hostNetwork",
+    "securityContext",
+    "imagePullSecrets",
+    "hostname",
+    "subdomain",
+    "affinity",
+    "schedulerName",
+    "tolerations",
+    "priorityClassName",
+    "priority",
+    "enableServiceLinks",
+    "preemptionPolicy",
+)
+
+
+def random_suffix(rng: random.Random, *, length: int = 5) -> str:
+    """The suffix generateName and the service-account volume get."""
+    return "".join(rng.choice(_NAME_CHARS) for _ in range(length))
+
+
+def fields_v1(value: Any) -> dict[str, Any]:
+    """A FieldsV1 set mirroring `value`: `f:<field>` for maps, `k:{...}` for keyed list items."""
+    if isinstance(value, dict):
+        return {f"f:{k}": fields_v1(v) for k, v in value.items()}
+    if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
+        out: dict[str, Any] = {}
+        for item in value:
+            key = next((k for k in _LIST_KEYS if k in item), None)
+            if key is None:
+                return {}
+            selector = orjson.dumps({key: item[key]}).decode()
+            out[f"k:{selector}"] = {".": {}, **fields_v1(item)}
+        return out
+    return {}
+
+
+def managed_fields_entry(
+    *, manager: str, at_ns: int, fields: dict[str, Any], subresource: str | None = None
+) -> dict[str, Any]:
+    """One managedFields entry; every non-apply write is recorded as operation Update."""
+    entry: dict[str, Any] = {
+        "manager": manager,
+        "operation": "Update",
+        "apiVersion": "v1",
+        "time": rfc3339(at_ns),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    }
+    if subresource:
+        entry["subresource"] = subresource
+    return entry
+
+
+def touch_managed_fields(
+    meta: dict[str, Any],
+    *,
+    manager: str,
+    at_ns: int,
+    fields: dict[str, Any],
+    subresource: str | None = None,
+) -> None:
+    """Record a write by `manager` (replacing its previous entry for the same subresource)."""
+    entries = meta.setdefault("managedFields", [])
+    new = managed_fields_entry(manager=manager, at_ns=at_ns, fields=fields, subresource=subresource)
+    for i, entry in enumerate(entries):
+        if entry.get("manager") == manager and entry.get("subresource") == subresource:
+            entries[i] = new
+            return
+    entries.append(new)
+
+
+def pull_policy(image: str) -> str:
+    """The defaulted imagePullPolicy: Always for `:latest` or untagged images."""
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last or last.endswith(":latest"):
+        return "Always"
+    return "IfNotPresent"
+
+
+def _ordered(d: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    out = {k: d[k] for k in order if k in d}
+    out.update((k, v) for k, v in d.items() if k not in out)
+    return out
+
+
+def default_pod(pod: dict[str, Any], *, rng: random.Random) -> None:
+    """Apply the API server's defaulting and the ServiceAccount admission plugin, in place."""
+    spec = pod.setdefault("spec", {})
+    service_account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    spec["serviceAccountName"] = service_account
+    spec["serviceAccount"] = service_account
+    mount_token = spec.get("automountServiceAccountToken", True)
+    volume = f"kube-api-access-{random_suffix(rng)}"
+    if mount_token:
+        spec.setdefault("volumes", []).append(
+            {
+                "name": volume,
+                "projected": {
+                    "sources": [
+                        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                        {
+                            "configMap": {
+                                "name": "kube-root-ca.crt",
+                                "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                            }
+                        },
+                        {
+                            "downwardAPI": {
+                                "items": [
+                                    {
+                                        "path": "namespace",
+                                        "fieldRef": {
+                                            "apiVersion": "v1",
+                                            "fieldPath": "metadata.namespace",
+                                        },
+                                    }
+                                ]
+                            }
+                        },
+                    ],
+                    "defaultMode": 420,
+                },
+            }
+        )
+    for container in [*spec.get("initContainers", ()), *spec.get("containers", ())]:
+        container.setdefault("resources", {})
+        if mount_token:
+            container.setdefault("volumeMounts", []).append(
+                {"name": volume, "readOnly": True, "mountPath": _SA_MOUNT}
+            )
+        container.setdefault("terminationMessagePath", "/dev/termination-log")
+        container.setdefault("terminationMessagePolicy", "File")
+        container.setdefault("imagePullPolicy", pull_policy(container.get("image", "")))
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault(
+        "tolerations",
+        [
+            {
+                "key": f"node.kubernetes.io/{taint}",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            }
+            for taint in ("not-ready", "unreachable")
+        ],
+    )
+    spec.setdefault("priority", 0)
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    pod["spec"] = _ordered(spec, _POD_SPEC_ORDER)
+    has_resources = any(c.get("resources") for c in spec.get("containers", ()))
+    pod["status"] = {"phase": "Pending", "qosClass": "Burstable" if has_resources else "BestEffort"}
+
+
+def default_namespace(ns: dict[str, Any]) -> None:
+    """The name label, the `kubernetes` finalizer and phase Active."""
+    name = ns["metadata"]["name"]
+    labels = ns["metadata"].setdefault("labels", {})
+    labels["kubernetes.io/metadata.name"] = name
+    ns["spec"] = {"finalizers": ["kubernetes"]}
+    ns["status"] = {"phase": "Active"}
+
+
+def node_object(*, name: str, index: int, images: tuple[str, ...]) -> dict[str, Any]:
+    """A Ready node as a kubelet registers it (capacity, conditions, addresses, nodeInfo)."""
+    capacity = {
+        "cpu": "8",
+        "ephemeral-storage": "102626232Ki",
+        "hugepages-2Mi": "0",
+        "memory": "32856228Ki",
+        "pods": "110",
+    }
+    condition_text = {
+        "MemoryPressure": ("KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        "DiskPressure": ("KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        "PIDPressure": ("KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    }
+    conditions = [
+        {"type": t, "status": "False", "reason": r, "message": m}
+        for t, (r, m) in condition_text.items()
+    ]
+    conditions.append(
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "KubeletReady",
+            "message": "kubelet is posting ready status",
+        }
+    )
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {
+                "beta.kubernetes.io/arch": "amd64",
+                "beta.kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+            },
+            "annotations": {
+                "node.alpha.kubernetes.io/ttl": "0",
+                "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+            },
+        },
+        "spec": {"podCIDR": f"10.244.{index}.0/24", "podCIDRs": [f"10.244.{index}.0/24"]},
+        "status": {
+            "capacity": capacity,
+            "allocatable": dict(capacity),
+            "conditions": conditions,
+            "addresses": [
+                {"type": "InternalIP", "address": node_ip(index)},
+                {"type": "Hostname", "address": name},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "machineID": f"{index:032x}",
+                "systemUUID": f"{index:08x}-0000-0000-0000-000000000000",
+                "bootID": f"{index:08x}-b007-0000-0000-000000000000",
+                "kernelVersion": "6.1.0-sim",
+                "osImage": "Debian GNU/Linux 12 (bookworm)",
+                "containerRuntimeVersion": "containerd://1.7.24",
+                "kubeletVersion": "v1.32.0",
+                "kubeProxyVersion": "v1.32.0",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+            "images": [{"names": [image], "sizeBytes": image_size(image)} for image in images],
+        },
+    }
+
+
+def node_ip(index: int) -> str:
+    return f"10.0.0.{index + 2}"
+
+
+def image_size(image: str) -> int:
+    """A stable, plausible image size in bytes (20-200 MB), derived from the name."""
+    return 20_000_000 + zlib.crc32(image.encode()) % 180_000_000

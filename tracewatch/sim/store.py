@@ -1,0 +1,291 @@
+"""The object store: every resource's objects, one global resourceVersion, watch history.
+
+A write hands the store a fresh dict (a cheap deep copy of a stored object is
+`orjson.loads` of its bytes); the store stamps the next resourceVersion,
+serializes it once, keeps only the bytes and a small selector view, and hands
+the same bytes to every watcher and every list. Writers never wait for watchers:
+each watcher has its own queue, filled synchronously here and drained by its own
+task.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+import orjson
+
+from tracewatch.sim.resources import ResourceInfo
+from tracewatch.sim.selectors import Selectable, selectable
+
+Key = tuple[str, str]
+"""(namespace, name); namespace is "" for cluster-scoped resources."""
+
+_METADATA_ORDER = (
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+)
+
+
+class Stored:
+    """One stored object: its JSON bytes, uid and selector view.
+
+    Only bytes are kept, not the decoded dict: millions of small dicts held for
+    the process lifetime would make every garbage-collector pass slow, which
+    throttles every write. `obj` decodes a private copy on demand.
+    """
+
+    __slots__ = ("data", "rv", "uid", "view")
+
+    def __init__(self, data: bytes, *, rv: int, uid: str, view: Selectable) -> None:
+        self.data = data
+        self.rv = rv
+        self.uid = uid
+        self.view = view
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        """A freshly decoded copy of the object, free to mutate."""
+        return orjson.loads(self.data)
+
+
+_HEADS = {t: b'{"type":"' + t.encode() + b'","object":' for t in ("ADDED", "MODIFIED", "DELETED")}
+_TAIL = b"}\n"
+
+
+class WatchEntry:
+    """One write as watchers see it: the object's bytes, shared by every watcher, and views."""
+
+    __slots__ = (
+        "_retyped_deletion",
+        "data",
+        "namespace",
+        "prev_data",
+        "prev_view",
+        "resource",
+        "rv",
+        "type",
+        "view",
+    )
+
+    def __init__(
+        self,
+        *,
+        rv: int,
+        resource: str,
+        type_: str,
+        namespace: str,
+        data: bytes,
+        view: Selectable,
+        prev_data: bytes | None,
+        prev_view: Selectable | None,
+    ) -> None:
+        self.rv = rv
+        self.resource = resource
+        self.type = type_
+        self.namespace = namespace
+        self.data = data
+        self.view = view
+        self.prev_data = prev_data
+        self.prev_view = prev_view
+        self._retyped_deletion: bytes | None = None
+
+    def pieces(self, type_: str) -> tuple[bytes, bytes, bytes]:
+        """The watch line announcing this write as `type_` (selectors may retype it), in pieces.
+
+        A MODIFIED write that moves an object out of a watcher's selector is a
+        DELETED for that watcher, carrying the previous content at the new
+        resourceVersion (as the real watch cache does); that content is encoded
+        once, on first need. Any other retyping keeps the current content.
+        """
+        if type_ == "DELETED" and self.type != "DELETED" and self.prev_data is not None:
+            if self._retyped_deletion is None:
+                old = orjson.loads(self.prev_data)
+                old["metadata"]["resourceVersion"] = str(self.rv)
+                self._retyped_deletion = orjson.dumps(old)
+            return _HEADS[type_], self._retyped_deletion, _TAIL
+        return _HEADS[type_], self.data, _TAIL
+
+    def line(self, type_: str) -> bytes:
+        return b"".join(self.pieces(type_))
+
+
+class Subscriber(Protocol):
+    """Anything that takes watch entries without blocking (a watcher's queue)."""
+
+    def offer(self, entry: WatchEntry) -> None: ...
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+"""An in-process observer (the control plane), called synchronously after each write with
+the watch type and the object as written (for DELETED: its last state). It must not keep
+or mutate the dict, nor write to the store from inside the call."""
+
+
+class Expired(Exception):
+    """A watch asked for a resourceVersion older than the history holds."""
+
+    def __init__(self, *, requested: int, oldest: int) -> None:
+        super().__init__(f"too old resource version: {requested} ({oldest})")
+        self.requested = requested
+        self.oldest = oldest
+
+
+def _canonical(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    """kind and apiVersion first, then metadata, with metadata keys in the Go struct's order."""
+    meta = obj.get("metadata") or {}
+    ordered_meta = {k: meta[k] for k in _METADATA_ORDER if k in meta}
+    if len(ordered_meta) != len(meta):
+        ordered_meta.update((k, v) for k, v in meta.items() if k not in ordered_meta)
+    out: dict[str, Any] = {
+        "kind": info.kind,
+        "apiVersion": info.api_version,
+        "metadata": ordered_meta,
+    }
+    for k, v in obj.items():
+        if k not in out:
+            out[k] = v
+    return out
+
+
+class ObjectStore:
+    """All objects of all resources, a global resourceVersion, and per-resource watch history."""
+
+    def __init__(self, *, resources: Mapping[str, ResourceInfo], history_size: int) -> None:
+        if history_size < 1:
+            raise ValueError("history_size must be at least 1")
+        self.resources = dict(resources)
+        self.rv = 1
+        self._objects: dict[str, dict[Key, Stored]] = {r: {} for r in self.resources}
+        self._history: dict[str, deque[WatchEntry]] = {
+            r: deque(maxlen=history_size) for r in self.resources
+        }
+        # Every write of the resource with rv > window start is still in its history.
+        self._window_start: dict[str, int] = dict.fromkeys(self.resources, 0)
+        self._subscribers: dict[str, set[Subscriber]] = {r: set() for r in self.resources}
+        self._listeners: dict[str, list[Listener]] = {r: [] for r in self.resources}
+
+    # reads
+
+    def get(self, resource: str, key: Key) -> Stored | None:
+        return self._objects[resource].get(key)
+
+    def copy(self, resource: str, key: Key) -> dict[str, Any] | None:
+        """A private deep copy of the stored object, free to mutate."""
+        stored = self._objects[resource].get(key)
+        return None if stored is None else stored.obj
+
+    def items(self, resource: str, *, namespace: str | None = None) -> list[Stored]:
+        """Objects in key order (namespace, then name), as etcd returns them."""
+        objects = self._objects[resource]
+        keys = sorted(k for k in objects if namespace is None or k[0] == namespace)
+        return [objects[k] for k in keys]
+
+    def count(self, resource: str) -> int:
+        return len(self._objects[resource])
+
+    # writes
+
+    def put(self, resource: str, obj: dict[str, Any]) -> Stored:
+        """Create or replace the object named by its metadata; the store owns `obj` afterwards."""
+        info = self.resources[resource]
+        meta = obj["metadata"]
+        key = (meta.get("namespace", "") if info.namespaced else "", meta["name"])
+        previous = self._objects[resource].get(key)
+        obj = _canonical(info, obj)
+        self.rv += 1
+        obj["metadata"]["resourceVersion"] = str(self.rv)
+        stored = Stored(
+            orjson.dumps(obj), rv=self.rv, uid=meta.get("uid", ""), view=selectable(info, obj)
+        )
+        self._objects[resource][key] = stored
+        entry = WatchEntry(
+            rv=self.rv,
+            resource=resource,
+            type_="MODIFIED" if previous is not None else "ADDED",
+            namespace=key[0],
+            data=stored.data,
+            view=stored.view,
+            prev_data=previous.data if previous is not None else None,
+            prev_view=previous.view if previous is not None else None,
+        )
+        self._publish(entry, obj)
+        return stored
+
+    def remove(self, resource: str, key: Key) -> Stored | None:
+        """Delete the object; watchers get its last state at a new resourceVersion."""
+        previous = self._objects[resource].pop(key, None)
+        if previous is None:
+            return None
+        self.rv += 1
+        final = previous.obj
+        final["metadata"]["resourceVersion"] = str(self.rv)
+        stored = Stored(orjson.dumps(final), rv=self.rv, uid=previous.uid, view=previous.view)
+        entry = WatchEntry(
+            rv=self.rv,
+            resource=resource,
+            type_="DELETED",
+            namespace=key[0],
+            data=stored.data,
+            view=stored.view,
+            prev_data=previous.data,
+            prev_view=previous.view,
+        )
+        self._publish(entry, final)
+        return stored
+
+    def _publish(self, entry: WatchEntry, obj: dict[str, Any]) -> None:
+        history = self._history[entry.resource]
+        if len(history) == history.maxlen:
+            self._window_start[entry.resource] = history[0].rv
+        history.append(entry)
+        for subscriber in self._subscribers[entry.resource]:
+            subscriber.offer(entry)
+        for listener in self._listeners[entry.resource]:
+            listener(entry.type, obj)
+
+    # watching
+
+    def since(self, resource: str, rv: int) -> list[WatchEntry]:
+        """The resource's writes after `rv`, oldest first; raises Expired if some are gone."""
+        oldest = self._window_start[resource]
+        if rv < oldest:
+            raise Expired(requested=rv, oldest=oldest)
+        history = self._history[resource]
+        if not history or history[-1].rv <= rv:
+            return []
+        return [e for e in history if e.rv > rv]
+
+    def subscribe(self, resource: str, subscriber: Subscriber) -> None:
+        self._subscribers[resource].add(subscriber)
+
+    def unsubscribe(self, resource: str, subscriber: Subscriber) -> None:
+        self._subscribers[resource].discard(subscriber)
+
+    def subscribers(self, resource: str | None = None) -> Iterable[Subscriber]:
+        """Current watchers (of one resource, or all)."""
+        names = [resource] if resource else list(self._subscribers)
+        return [s for n in names for s in self._subscribers[n]]
+
+    def listen(self, resource: str, listener: Listener) -> None:
+        self._listeners[resource].append(listener)
+
+    def compact(self, resource: str | None = None) -> None:
+        """Forget the watch history (of one resource or all), as an etcd compaction does."""
+        for name in [resource] if resource else list(self._history):
+            self._history[name].clear()
+            self._window_start[name] = self.rv

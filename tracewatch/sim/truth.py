@@ -1,0 +1,90 @@
+"""Ground truth: the true wall-clock instant (ns) of every simulated transition.
+
+Each component takes one `time.time_ns()` reading when it does something and
+writes the object timestamps from that same reading (truncated to the second,
+or to the microsecond for `eventTime`, or the full ns in a legacy event's
+name), so tests can measure tracewatch's reconstruction against these values.
+
+Keys recorded for a pod (per object uid; `<c>` is a container name):
+
+- `created`: the API server stored the pod (its `creationTimestamp`).
+- `scheduled`: the scheduler bound it (PodScheduled=True, the Scheduled event's `eventTime`).
+- `initialized`: the kubelet's first status write (Initialized=True, `startTime`).
+- `sandbox_ready`: PodReadyToStartContainers=True.
+- `pull_started:<c>` / `pulled:<c>`: Pulling / Pulled events of an image pull.
+- `image_present:<c>`: the image was already on the node (Pulled "already present", no pull).
+- `container_created:<c>` / `container_started:<c>`: Created / Started events; the latter is
+  the container's `startedAt`.
+- `running`: phase became Running (all containers started).
+- `ready`: Ready=True and ContainersReady=True.
+- `deletion_requested`: a DELETE set `deletionTimestamp` (graceful deletion began).
+- `killing`: the kubelet began stopping the containers (Killing events).
+- `terminated`: containers terminated, final status written.
+- `deleted`: the object left the store (the DELETED watch event).
+
+Any other object gets `created` and `deleted`. A key keeps its first instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+
+class GroundTruth:
+    """Transition instants by object uid, plus lookups and waits for tests."""
+
+    def __init__(self) -> None:
+        self._times: dict[str, dict[str, int]] = {}
+        self._identity: dict[str, tuple[str, str, str]] = {}
+        self._uid_by_name: dict[tuple[str, str, str], str] = {}
+        self._waiters: dict[tuple[str, str], list[asyncio.Future[int]]] = defaultdict(list)
+
+    def register(self, *, uid: str, resource: str, namespace: str, name: str) -> None:
+        """Remember which object a uid is (the latest object of that name wins the name)."""
+        self._identity[uid] = (resource, namespace, name)
+        self._uid_by_name[(resource, namespace, name)] = uid
+
+    def record(self, uid: str, key: str, ns: int) -> None:
+        """Record that `key` happened to object `uid` at `ns`; a repeat keeps the first instant."""
+        times = self._times.setdefault(uid, {})
+        if key in times:
+            return
+        times[key] = ns
+        for future in self._waiters.pop((uid, key), ()):
+            if not future.done():
+                future.set_result(ns)
+
+    def times(self, uid: str) -> dict[str, int]:
+        """All recorded instants of the object (a copy); empty for an unknown uid."""
+        return dict(self._times.get(uid, {}))
+
+    def uid_of(self, *, resource: str = "pods", namespace: str, name: str) -> str | None:
+        """The uid of the latest object of that name, or None."""
+        return self._uid_by_name.get((resource, namespace, name))
+
+    def identity(self, uid: str) -> tuple[str, str, str] | None:
+        """(resource, namespace, name) of a uid, or None."""
+        return self._identity.get(uid)
+
+    def uids(self, *, resource: str | None = None) -> list[str]:
+        """Every uid seen, in creation order (optionally of one resource)."""
+        return [
+            u for u, ident in self._identity.items() if resource is None or ident[0] == resource
+        ]
+
+    async def wait_for(self, uid: str, key: str, *, timeout: float) -> int:
+        """The instant of `key` on `uid`, waiting up to `timeout` s; raises TimeoutError."""
+        known = self._times.get(uid, {}).get(key)
+        if known is not None:
+            return known
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters[(uid, key)].append(future)
+        try:
+            return await asyncio.wait_for(future, timeout=timeout)
+        finally:
+            waiters = self._waiters.get((uid, key))
+            if waiters and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._waiters[(uid, key)]
