@@ -7,8 +7,11 @@ every span says where its times came from.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tracewatch.core import ids
 from tracewatch.core.clock import Instant
+from tracewatch.core.lifecycle import Placement
 from tracewatch.core.spans import (
     Attributes,
     AttributeValue,
@@ -22,12 +25,23 @@ from tracewatch.core.spans import (
 class TraceBuilder:
     """Collects the spans of one trace; children are clamped into their parents when added."""
 
-    __slots__ = ("_bounds", "_spans", "trace_id")
+    __slots__ = ("_bounds", "_scope", "_spans", "placement", "trace_id")
 
-    def __init__(self, *, uid: str, lifecycle: str) -> None:
-        self.trace_id = ids.trace_id(uid=uid, lifecycle=lifecycle)
+    def __init__(self, *, placement: Placement, scope: str) -> None:
+        self.placement = placement
+        self.trace_id = placement.trace_id
+        self._scope = scope
         self._spans: list[SpanRecord] = []
         self._bounds: dict[bytes, tuple[int, int]] = {}
+
+    def top(self, **fields: Any) -> bytes:
+        """Add the lifecycle's top span where its placement says (parent, id, links)."""
+        return self.add(
+            parent=self.placement.parent_span_id,
+            span_id=self.placement.span_id,
+            links=(*self.placement.links, *fields.pop("links", ())),
+            **fields,
+        )
 
     def add(
         self,
@@ -38,20 +52,23 @@ class TraceBuilder:
         end: Instant,
         parent: bytes = b"",
         discriminator: str = "",
+        span_id: bytes | None = None,
         attributes: Attributes = (),
         events: tuple[SpanEvent, ...] = (),
         links: tuple[SpanLink, ...] = (),
         status: StatusCode = StatusCode.UNSET,
         status_message: str = "",
     ) -> bytes:
-        """Add one span and return its id; `parent` must be added already (b"" for the root)."""
+        """Add one span, return its id; a parent added here clamps it, an outside one cannot."""
         start_ns, end_ns = start.ns, end.ns
         if parent in self._bounds:
             lo, hi = self._bounds[parent]
             start_ns = min(max(start_ns, lo), hi)
             end_ns = min(max(end_ns, lo), hi)
         end_ns = max(end_ns, start_ns)
-        span = ids.span_id(trace=self.trace_id, name=name, discriminator=discriminator)
+        span = span_id or ids.span_id(
+            trace=self.trace_id, name=name, discriminator=f"{self._scope}/{discriminator}"
+        )
         if start.source is end.source:
             sources = start.source.value
         else:

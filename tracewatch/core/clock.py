@@ -13,6 +13,7 @@ import calendar
 from datetime import datetime
 from typing import NamedTuple
 
+from tracewatch.core.snapshots import Event
 from tracewatch.core.spans import TimeSource
 
 SECOND_NS = 1_000_000_000
@@ -106,3 +107,45 @@ def legacy_event_ns(*, name: str, first_timestamp_ns: int | None, count: int) ->
     if first_timestamp_ns <= ns < first_timestamp_ns + SECOND_NS:
         return ns
     return None
+
+
+def event_instant(event: Event, *, observed_at_ns: int) -> Instant | None:
+    """When an Event happened: eventTime, else the legacy name's clock, else firstTimestamp."""
+    precise = parse_timestamp_ns(event.event_time)
+    if precise is not None:
+        return Instant(precise, TimeSource.EVENT_TIME)
+    first = parse_timestamp_ns(event.first_timestamp)
+    named = legacy_event_ns(name=event.metadata.name, first_timestamp_ns=first, count=event.count)
+    if named is not None:
+        return Instant(named, TimeSource.EVENT_NAME)
+    if first is None:
+        return None
+    return fuse(server_ns=first, observed_at_ns=observed_at_ns)
+
+
+def server_instant(
+    ts: str | None, *, observed_at_ns: int, previous_ns: int | None
+) -> Instant | None:
+    """A server timestamp first seen in an observation received at observed_at_ns, fused."""
+    server_ns = parse_timestamp_ns(ts)
+    if server_ns is None:
+        return None
+    return fuse(server_ns=server_ns, observed_at_ns=observed_at_ns, previous_ns=previous_ns)
+
+
+def latest(*instants: Instant | None) -> Instant | None:
+    """The latest of the present instants."""
+    present = [i for i in instants if i is not None]
+    return max(present, key=lambda i: i.ns) if present else None
+
+
+_PRECISE = (TimeSource.EVENT_TIME, TimeSource.EVENT_NAME, TimeSource.WATCH)
+
+
+def best(*candidates: Instant | None) -> Instant | None:
+    """The first precise candidate, else the first present one."""
+    present = [c for c in candidates if c is not None]
+    for c in present:
+        if c.source in _PRECISE:
+            return c
+    return present[0] if present else None

@@ -1,28 +1,47 @@
-"""The engine: routes observations to the lifecycle trackers and decides when a trace is emitted.
+"""The engine: routes observations to the kind trackers, places lifecycles, decides emission.
 
 A step is `observe(observation) -> spans`; time passing without observations
 is `advance(now_ns) -> spans`. The engine never reads a clock: its notion of
 now is the latest receipt time it was given, so live runs, replays and
 benchmarks behave identically.
 
-Emission: a lifecycle's trace is emitted whole once the lifecycle has ended
-and a settle delay has passed (late Events land inside it). Emitting the
-whole trace at once, rather than each child as it ends, is what lets the
-export side sample whole traces. A lifecycle that never ends is closed as
-`timed_out`; data arriving for an emitted lifecycle is counted, not patched in.
+Emission: a lifecycle's spans are emitted together once it has ended and a
+settle delay has passed (late Events land inside it). A lifecycle that never
+ends is closed as `timed_out`; data arriving for an emitted lifecycle is
+counted, not patched in.
+
+Placement (where a lifecycle's top span goes), resolved lazily so that the
+cross-type order in which watches deliver does not matter (owners are looked
+up when a child is emitted, seconds after the facts):
+
+1. a trace-context annotation on the object: a child of that remote span;
+2. the controller owner has a lifecycle that was open when this one started
+   and that has not already been emitted with an earlier end: a child of it,
+   in its trace (Deployment rollout -> ReplicaSet scale -> Pod startup);
+3. otherwise a trace of its own, linked to the owner's latest lifecycle
+   (a pod replaced by self-healing links to its ReplicaSet's last scale).
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tracewatch.core import ids
+from tracewatch.core.building import TraceBuilder
 from tracewatch.core.clock import SECOND_NS, Instant
-from tracewatch.core.kinds import pod as podkind
-from tracewatch.core.observations import Change, Observation
-from tracewatch.core.snapshots import Event, Pod
-from tracewatch.core.spans import Outcome, SpanRecord, TimeSource
+from tracewatch.core.kinds import TRACKERS
+from tracewatch.core.kinds.base import Tracker
+from tracewatch.core.kinds.claims import BIND_SPAN
+from tracewatch.core.lifecycle import Lifecycle, Placement
+from tracewatch.core.observations import Observation
+from tracewatch.core.snapshots import Event, ObjectMeta
+from tracewatch.core.spans import Outcome, SpanLink, SpanRecord, TimeSource
+from tracewatch.core.tracecontext import context_from_annotations
+
+_HISTORY = 4  # ended lifecycles kept per owner for placing late children
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,124 +61,260 @@ class EngineOptions:
 class Engine:
     """Stateful but pure: no I/O, no clock; feed it observations, collect spans."""
 
-    def __init__(self, *, options: EngineOptions | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        options: EngineOptions | None = None,
+        emitted: Iterable[tuple[str, str]] = (),
+        trackers: Iterable[Tracker] | None = None,
+    ) -> None:
         self.options = options or EngineOptions()
         self.now_ns = 0
         self.counters: Counter[str] = Counter()
-        self._pods: dict[str, podkind.PodTrack] = {}
-        self._finished_pods: set[str] = set()
+        chosen = list(trackers if trackers is not None else (t() for t in TRACKERS))
+        self._by_type: dict[type, Tracker] = {t: tr for tr in chosen for t in tr.snapshot_types}
+        self._by_kind = {t.__name__: tr for t, tr in self._by_type.items()}
+        self._by_event_kind = {k: tr for tr in chosen for k in tr.event_kinds}
+        self._open: dict[str, dict[str, Lifecycle]] = {}
+        self._history: dict[str, list[Lifecycle]] = {}
+        self._names: dict[tuple[str, str, str], str] = {}
+        self._emitted: dict[str, set[str]] = {}
+        for uid, key in emitted:
+            self._emitted.setdefault(uid, set()).add(key)
+        self._gone: set[str] = set()
         self._pending_events: dict[str, list[tuple[int, Event]]] = {}
-        self._emit_heap: list[tuple[int, str]] = []
-        self._timeout_heap: list[tuple[int, str]] = []
+        self._emit_heap: list[tuple[int, int, str, str]] = []
+        self._timeout_heap: list[tuple[int, int, str, str]] = []
+        self._seq = 0
+        self._open_count = 0
 
     @property
     def tracked(self) -> int:
-        """Lifecycles in progress (started, not yet emitted)."""
-        return len(self._pods)
+        """Lifecycles in progress (opened, not yet emitted)."""
+        return self._open_count
+
+    def emitted_lifecycles(self) -> set[tuple[str, str]]:
+        """(uid, key) of every lifecycle emitted and not yet forgotten: what a state file keeps."""
+        return {(uid, key) for uid, keys in self._emitted.items() for key in keys}
+
+    # -- stepping -------------------------------------------------------------------------------
 
     def observe(self, obs: Observation) -> list[SpanRecord]:
         """Fold one observation in; returns the spans of every lifecycle now due."""
         self.now_ns = max(self.now_ns, obs.observed_at_ns)
-        self.counters[f"observations.{obs.resource}"] += 1
         obj = obs.obj
-        if isinstance(obj, Pod):
-            self._observe_pod(obs, obj)
-        elif isinstance(obj, Event):
+        if isinstance(obj, Event):
             self._observe_event(obs, obj)
+        else:
+            tracker = self._by_type.get(type(obj))
+            if tracker is not None:
+                tracker.observe(obs, obj, self)
         return self.advance(self.now_ns)
 
     def advance(self, now_ns: int) -> list[SpanRecord]:
         """Let time pass: emit settled lifecycles and close those over the time limit."""
         self.now_ns = max(self.now_ns, now_ns)
         out: list[SpanRecord] = []
-        limit = self.options.lifecycle_timeout_ns
         while self._timeout_heap and self._timeout_heap[0][0] <= self.now_ns:
-            _, uid = heapq.heappop(self._timeout_heap)
-            track = self._pods.get(uid)
-            if track is not None and track.end is None:
-                end = Instant(track.first_seen_ns + limit, TimeSource.WATCH)
-                podkind.finish(track, end, Outcome.TIMED_OUT, reason="TimedOut")
-                out.extend(self._emit(uid))
+            due, _, uid, key = heapq.heappop(self._timeout_heap)
+            lc = self._open.get(uid, {}).get(key)
+            if lc is not None and lc.end is None:
+                lc.finish(Instant(due, TimeSource.WATCH), Outcome.TIMED_OUT, reason="TimedOut")
+                self._schedule(lc, due + self.options.settle_delay_ns)
         while self._emit_heap and self._emit_heap[0][0] <= self.now_ns:
-            _, uid = heapq.heappop(self._emit_heap)
-            out.extend(self._emit(uid))
+            _, _, uid, key = heapq.heappop(self._emit_heap)
+            out.extend(self._emit(uid, key))
         return out
 
     def drain(self) -> list[SpanRecord]:
         """On shutdown: emit every ended lifecycle now, without waiting for its settle delay."""
         out: list[SpanRecord] = []
         while self._emit_heap:
-            _, uid = heapq.heappop(self._emit_heap)
-            out.extend(self._emit(uid))
+            _, _, uid, key = heapq.heappop(self._emit_heap)
+            out.extend(self._emit(uid, key))
         return out
 
-    def _observe_pod(self, obs: Observation, pod: Pod) -> None:
-        uid = pod.metadata.uid
-        if uid in self._finished_pods:
-            if obs.change in (Change.DELETED, Change.RELISTED_GONE):
-                self._finished_pods.discard(uid)
-            return
-        track = self._pods.get(uid)
-        if track is None:
-            if obs.change in (Change.DELETED, Change.RELISTED_GONE):
-                return
-            track = podkind.start_track(pod, observed_at_ns=obs.observed_at_ns)
-            if track is None:
-                self.counters["observations.invalid"] += 1
-                return
-            self._pods[uid] = track
-            heapq.heappush(
-                self._timeout_heap,
-                (obs.observed_at_ns + self.options.lifecycle_timeout_ns, uid),
-            )
-            for received_ns, event in self._pending_events.pop(uid, ()):
-                podkind.apply_event(track, event, observed_at_ns=received_ns)
-        was_open = track.end is None
-        if obs.change in (Change.DELETED, Change.RELISTED_GONE):
-            podkind.apply_deleted(track, observed_at_ns=obs.observed_at_ns)
-        else:
-            podkind.apply_pod(track, pod, observed_at_ns=obs.observed_at_ns)
-        if was_open and track.end is not None:
-            self._schedule_emit(track)
+    # -- the Ledger trackers use ----------------------------------------------------------------
+
+    def open(self, lifecycle: Lifecycle) -> None:
+        uid = lifecycle.uid
+        self._open.setdefault(uid, {})[lifecycle.key] = lifecycle
+        self._open_count += 1
+        tracker = self._by_kind[lifecycle.kind]
+        if tracker.keeps_history:
+            self._names[(lifecycle.kind, lifecycle.namespace, lifecycle.name)] = uid
+            history = self._history.setdefault(uid, [])
+            history.append(lifecycle)
+            if len(history) > _HISTORY:
+                del history[0]
+        self._seq += 1
+        heapq.heappush(
+            self._timeout_heap,
+            (
+                lifecycle.first_seen_ns + self.options.lifecycle_timeout_ns,
+                self._seq,
+                uid,
+                lifecycle.key,
+            ),
+        )
+        for received_ns, event in self._pending_events.pop(uid, ()):
+            tracker.event(lifecycle, event, received_ns)
+
+    def ended(self, lifecycle: Lifecycle) -> None:
+        assert lifecycle.end is not None
+        # Settle from when we learned of the end: a retroactive end must not skip the delay.
+        self._schedule(lifecycle, max(lifecycle.end.ns, self.now_ns) + self.options.settle_delay_ns)
+
+    def _schedule(self, lifecycle: Lifecycle, due: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._emit_heap, (due, self._seq, lifecycle.uid, lifecycle.key))
+
+    def current(self, uid: str, prefix: str = "") -> Lifecycle | None:
+        for key, lc in self._open.get(uid, {}).items():
+            if key.startswith(prefix):
+                return lc
+        return None
+
+    def was_emitted(self, uid: str, key: str) -> bool:
+        return key in self._emitted.get(uid, ())
+
+    def context_for(self, meta: ObjectMeta) -> Placement | None:
+        found = context_from_annotations(meta.annotations)
+        if found is False:
+            self.counters["trace_context.invalid"] += 1
+            return None
+        return found or None
+
+    def forget(self, uid: str) -> None:
+        self._gone.add(uid)
+        self._release(uid)
+
+    def placement_of(self, uid: str, key: str) -> Placement | None:
+        lc = self._open.get(uid, {}).get(key)
+        if lc is None:
+            lc = next((h for h in self._history.get(uid, ()) if h.key == key), None)
+        return self._place(lc) if lc is not None else None
+
+    def claim_binding(self, *, namespace: str, claim: str) -> tuple[bytes, bytes] | None:
+        uid = self._names.get(("PersistentVolumeClaim", namespace, claim))
+        placement = self.placement_of(uid, "create") if uid is not None else None
+        if placement is None:
+            return None
+        trace = placement.trace_id
+        return trace, ids.span_id(trace=trace, name=BIND_SPAN, discriminator=f"{uid}/create/")
+
+    # -- internals ------------------------------------------------------------------------------
 
     def _observe_event(self, obs: Observation, event: Event) -> None:
         ref = event.involved_object
-        if ref.kind != "Pod":
+        tracker = self._by_event_kind.get(ref.kind)
+        if tracker is None:
             return
-        uid = ref.uid
-        track = self._pods.get(uid)
-        if track is not None:
-            podkind.apply_event(track, event, observed_at_ns=obs.observed_at_ns)
+        open_ = self._open.get(ref.uid)
+        if open_:
+            for lc in list(open_.values()):
+                tracker.event(lc, event, obs.observed_at_ns)
             return
-        if uid in self._finished_pods:
+        if ref.uid in self._gone or ref.uid in self._emitted:
             self.counters["events.late"] += 1
             return
         self._prune_pending()
-        self._pending_events.setdefault(uid, []).append((obs.observed_at_ns, event))
+        self._pending_events.setdefault(ref.uid, []).append((obs.observed_at_ns, event))
 
     def _prune_pending(self) -> None:
         # Events whose object never showed up (another shard's, or from before we watched).
-        horizon = self.now_ns - self.options.pending_event_ttl_ns
         if len(self._pending_events) < 1024:
             return
-        stale = [u for u, evs in self._pending_events.items() if evs[-1][0] < horizon]
-        for u in stale:
-            del self._pending_events[u]
+        horizon = self.now_ns - self.options.pending_event_ttl_ns
+        for uid in [u for u, evs in self._pending_events.items() if evs[-1][0] < horizon]:
+            del self._pending_events[uid]
 
-    def _schedule_emit(self, track: podkind.PodTrack) -> None:
-        assert track.end is not None
-        due = max(track.end.ns, track.last_observed_ns or 0) + self.options.settle_delay_ns
-        heapq.heappush(self._emit_heap, (due, track.uid))
+    def _owner_lifecycle(self, lc: Lifecycle) -> tuple[Lifecycle | None, Lifecycle | None]:
+        """(the owner lifecycle open when `lc` started, the owner's latest one before it)."""
+        if not lc.owner_uid and lc.owner_hint is not None:
+            kind, names = lc.owner_hint
+            lc.owner_uid = next(
+                (u for n in names if (u := self._names.get((kind, lc.namespace, n)))), ""
+            )
+        containing = latest = None
+        for olc in self._history.get(lc.owner_uid, ()):
+            if olc.start.ns > lc.start.ns:
+                continue
+            latest = olc
+            if olc.end is None or olc.end.ns >= lc.start.ns:
+                containing = olc
+        return containing, latest
 
-    def _emit(self, uid: str) -> list[SpanRecord]:
-        track = self._pods.pop(uid, None)
-        if track is None:
+    def _place(self, lc: Lifecycle) -> Placement:
+        if lc.placement is not None:
+            return lc.placement
+        name = self._by_kind[lc.kind].top_name(lc)
+        links: tuple[SpanLink, ...] = tuple(lc.links)
+        if lc.context is not None:
+            trace, parent = lc.context.trace_id, lc.context.parent_span_id
+        else:
+            parent = b""
+            owner, latest = self._owner_lifecycle(lc)
+            if owner is not None and self._can_nest(lc, owner):
+                outer = self._place(owner)
+                trace, parent = outer.trace_id, outer.span_id
+            else:
+                trace = ids.trace_id(uid=lc.uid, lifecycle=lc.key)
+                if latest is not None:
+                    outer = self._place(latest)
+                    links += (
+                        SpanLink(outer.trace_id, outer.span_id, (("tracewatch.link", "owner"),)),
+                    )
+        span = ids.span_id(trace=trace, name=name, discriminator=f"{lc.uid}/{lc.key}/")
+        lc.placement = Placement(trace_id=trace, parent_span_id=parent, span_id=span, links=links)
+        return lc.placement
+
+    def _can_nest(self, lc: Lifecycle, owner: Lifecycle) -> bool:
+        if owner.key in self._open.get(owner.uid, ()):
+            return True
+        # The owner was emitted already: only a child that ended inside it still fits.
+        if lc.end is None or owner.end is None:
+            return False
+        return lc.end.ns <= max(owner.end.ns, owner.nested_end_ns)
+
+    def _emit(self, uid: str, key: str) -> list[SpanRecord]:
+        open_ = self._open.get(uid)
+        lc = open_.pop(key, None) if open_ else None
+        if lc is None:
             return []
-        self._finished_pods.add(uid)
-        assert track.end is not None and track.outcome is not None
+        if not open_:
+            del self._open[uid]
+        self._open_count -= 1
+        assert lc.end is not None and lc.outcome is not None
+        placement = self._place(lc)
+        self._emitted.setdefault(uid, set()).add(key)
+        spans: list[SpanRecord] = []
         # Ended before we first looked, and before the back-fill window: not ours to emit.
-        if track.end.ns < track.first_seen_ns - self.options.backfill_ns:
+        if lc.end.ns < lc.first_seen_ns - self.options.backfill_ns:
             self.counters["lifecycles.skipped_history"] += 1
-            return []
-        self.counters[f"lifecycles.pod.{track.outcome.value}"] += 1
-        return podkind.build_spans(track)
+        else:
+            builder = TraceBuilder(placement=placement, scope=f"{uid}/{key}")
+            self._by_kind[lc.kind].build(lc, builder, self)
+            spans = builder.spans()
+            self.counters[f"lifecycles.{lc.kind}.{lc.outcome.value}"] += 1
+            if spans and placement.parent_span_id and lc.owner_uid:
+                for olc in self._history.get(lc.owner_uid, ()):
+                    if (
+                        olc.placement is not None
+                        and olc.placement.span_id == placement.parent_span_id
+                    ):
+                        olc.nested_end_ns = max(olc.nested_end_ns, spans[0].end_ns)
+        if uid in self._gone:
+            self._release(uid)
+        return spans
+
+    def _release(self, uid: str) -> None:
+        """Drop what is kept for a gone object once none of its lifecycles is open."""
+        if uid in self._open:
+            return
+        for lc in self._history.pop(uid, ()):
+            if self._names.get((lc.kind, lc.namespace, lc.name)) == uid:
+                del self._names[(lc.kind, lc.namespace, lc.name)]
+        self._pending_events.pop(uid, None)
+        self._emitted.pop(uid, None)
+        self._gone.discard(uid)

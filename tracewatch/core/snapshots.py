@@ -40,9 +40,33 @@ class ObjectMeta(_Compact):
     owner_references: tuple[OwnerReference, ...] = ()
 
 
+class ManagedField(_Compact):
+    """Who last wrote which part, and when (second precision); fieldsV1 itself is skipped."""
+
+    manager: str = ""
+    operation: str = ""
+    subresource: str = ""
+    time: str | None = None
+
+
+class WorkloadMeta(ObjectMeta):
+    """ObjectMeta plus managedFields: workloads need the time of their last spec change."""
+
+    managed_fields: tuple[ManagedField, ...] = ()
+
+
 class Container(_Compact):
     name: str = ""
     image: str = ""
+
+
+class ClaimSource(_Compact):
+    claim_name: str = ""
+
+
+class Volume(_Compact):
+    name: str = ""
+    persistent_volume_claim: ClaimSource | None = None
 
 
 class PodSpec(_Compact):
@@ -50,6 +74,7 @@ class PodSpec(_Compact):
     containers: tuple[Container, ...] = ()
     init_containers: tuple[Container, ...] = ()
     restart_policy: str = ""
+    volumes: tuple[Volume, ...] = ()
 
 
 class Condition(_Compact):
@@ -160,7 +185,7 @@ class ReplicaSetStatus(_Compact):
 
 
 class ReplicaSet(_Compact):
-    metadata: ObjectMeta = ObjectMeta()
+    metadata: WorkloadMeta = WorkloadMeta()
     spec: ReplicaSetSpec = ReplicaSetSpec()
     status: ReplicaSetStatus = ReplicaSetStatus()
 
@@ -182,7 +207,7 @@ class DeploymentStatus(_Compact):
 
 
 class Deployment(_Compact):
-    metadata: ObjectMeta = ObjectMeta()
+    metadata: WorkloadMeta = WorkloadMeta()
     spec: DeploymentSpec = DeploymentSpec()
     status: DeploymentStatus = DeploymentStatus()
 
@@ -209,7 +234,7 @@ class StatefulSetStatus(_Compact):
 
 
 class StatefulSet(_Compact):
-    metadata: ObjectMeta = ObjectMeta()
+    metadata: WorkloadMeta = WorkloadMeta()
     spec: StatefulSetSpec = StatefulSetSpec()
     status: StatefulSetStatus = StatefulSetStatus()
 
@@ -225,7 +250,7 @@ class DaemonSetStatus(_Compact):
 
 
 class DaemonSet(_Compact):
-    metadata: ObjectMeta = ObjectMeta()
+    metadata: WorkloadMeta = WorkloadMeta()
     status: DaemonSetStatus = DaemonSetStatus()
 
 
@@ -245,7 +270,7 @@ class JobStatus(_Compact):
 
 
 class Job(_Compact):
-    metadata: ObjectMeta = ObjectMeta()
+    metadata: WorkloadMeta = WorkloadMeta()
     spec: JobSpec = JobSpec()
     status: JobStatus = JobStatus()
 
@@ -260,7 +285,7 @@ class PersistentVolumeClaimStatus(_Compact):
 
 
 class PersistentVolumeClaim(_Compact):
-    metadata: ObjectMeta = ObjectMeta()
+    metadata: WorkloadMeta = WorkloadMeta()
     spec: PersistentVolumeClaimSpec = PersistentVolumeClaimSpec()
     status: PersistentVolumeClaimStatus = PersistentVolumeClaimStatus()
 

@@ -1,33 +1,47 @@
-"""Pod startup lifecycle: from creation to Ready (or Succeeded/Failed, or deleted first).
+"""Pods: the startup lifecycle (creation -> Ready) and the deletion lifecycle (request -> gone).
 
-The tracker keeps one compact `PodTrack` per pod that is still starting. It
-folds pod snapshots and the pod's Events into fused instants (see
-`tracewatch.core.clock`) and, once the lifecycle has ended, the engine asks it
-for the trace (`build_spans`). Finished pods leave only their uid behind, so a
-later update of an idle pod costs a set lookup.
+Startup (key "create") folds pod snapshots and the pod's Events into fused
+instants (`tracewatch.core.clock`); it ends at Ready, at Succeeded/Failed for
+run-to-completion pods, at a waiting reason the kubelet cannot get past
+(CrashLoopBackOff, ErrImagePull, ...: outcome failed), or when deletion is
+requested first (outcome deleted). Deletion (key "delete") starts at
+`deletionTimestamp - deletionGracePeriodSeconds` and ends at the DELETED
+event. Span trees (DESIGN.md, "Span model"):
 
-Span tree (DESIGN.md, "Span model"):
-
-    k8s.CreatePod                         creation -> Ready / terminal / deleted
+    k8s.CreatePod                         creation -> end of startup
       scheduler.SchedulePod               creation -> scheduled (absent if created bound)
       kubelet.StartPod                    scheduled -> end
         kubelet.CreateSandbox             scheduled -> PodReadyToStartContainers
+        kubelet.RunInitContainer (each)   ready to start -> finished
         kubelet.PullImage (each pull)     Pulling -> Pulled
         kubelet.StartContainer (each)     ready to start -> started
         kubelet.WaitReady                 last container started -> Ready
+
+    k8s.DeletePod                         deletion requested -> gone
+      kubelet.KillPod                     Killing -> containers terminated (or gone)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from tracewatch.core.building import TraceBuilder
-from tracewatch.core.clock import Instant, fuse, legacy_event_ns, parse_timestamp_ns
-from tracewatch.core.snapshots import ContainerStatus, Event, Pod, PodCondition
-from tracewatch.core.spans import Outcome, SpanEvent, SpanRecord, StatusCode, TimeSource
-
-LIFECYCLE = "create"
+from tracewatch.core.clock import (
+    SECOND_NS,
+    Instant,
+    best,
+    event_instant,
+    fuse,
+    latest,
+    parse_timestamp_ns,
+    server_instant,
+)
+from tracewatch.core.kinds.base import Ledger
+from tracewatch.core.lifecycle import Lifecycle, top_end
+from tracewatch.core.observations import Change, Observation
+from tracewatch.core.snapshots import ContainerStatus, Event, ObjectMeta, Pod
+from tracewatch.core.spans import Outcome, SpanEvent, SpanLink, StatusCode, TimeSource
 
 # Waiting reasons after which the kubelet will not get the pod started without outside help.
 FAILED_WAITING_REASONS = frozenset(
@@ -41,8 +55,9 @@ FAILED_WAITING_REASONS = frozenset(
         "RunContainerError",
     }
 )
-
-_PRECISE = (TimeSource.EVENT_TIME, TimeSource.EVENT_NAME, TimeSource.WATCH)
+_SPAN_EVENT_REASONS = frozenset(
+    {"BackOff", "Failed", "Unhealthy", "FailedMount", "FailedScheduling"}
+)
 
 
 @dataclass(slots=True)
@@ -56,60 +71,157 @@ class ContainerTrack:
     started: Instant | None = None
     started_event: Instant | None = None
     finished: Instant | None = None
+    restarts: int = 0
 
 
 @dataclass(slots=True)
 class PodTrack:
-    uid: str
-    namespace: str
-    name: str
-    created: Instant
-    first_seen_ns: int
+    """What a pod's startup has shown so far."""
+
     node: str = ""
     bound_at_creation: bool = False
     scheduled: Instant | None = None
     scheduled_event: Instant | None = None
     sandbox_ready: Instant | None = None
     ready: Instant | None = None
-    end: Instant | None = None
-    outcome: Outcome | None = None
-    reason: str = ""
     last_observed_ns: int | None = None
+    claims: tuple[str, ...] = ()
     containers: dict[str, ContainerTrack] = field(default_factory=dict)
+    events: list[SpanEvent] = field(default_factory=list)
     schedule_events: list[SpanEvent] = field(default_factory=list)
 
 
-def start_track(pod: Pod, *, observed_at_ns: int) -> PodTrack | None:
-    """A new track from the first snapshot of a pod, or None if it has no creation time."""
-    meta = pod.metadata
-    created_ns = parse_timestamp_ns(meta.creation_timestamp)
-    if created_ns is None:
-        return None
-    track = PodTrack(
+@dataclass(slots=True)
+class DeleteTrack:
+    """What a pod's deletion has shown so far."""
+
+    node: str = ""
+    grace_seconds: int = 0
+    killing: Instant | None = None
+    terminated: Instant | None = None
+    last_observed_ns: int | None = None
+
+
+class PodTracker:
+    """Startup and deletion lifecycles of pods."""
+
+    snapshot_types = (Pod,)
+    event_kinds = ("Pod",)
+    keeps_history = False
+
+    def observe(self, obs: Observation, pod: Pod, ledger: Ledger) -> None:
+        meta = pod.metadata
+        uid = meta.uid
+        gone = obs.change in (Change.DELETED, Change.RELISTED_GONE)
+        at_ns = obs.observed_at_ns
+        create = ledger.current(uid, "create")
+        if create is None and not gone and not ledger.was_emitted(uid, "create"):
+            create = self._open_create(pod, at_ns, ledger)
+        if create is not None and not gone and create.end is None:
+            _apply_startup(create, pod, at_ns)
+            if create.end is not None:
+                ledger.ended(create)
+        delete = ledger.current(uid, "delete")
+        # Without a deletionTimestamp (immediate deletion) there is no deletion phase to show.
+        if delete is None and meta.deletion_timestamp and not ledger.was_emitted(uid, "delete"):
+            delete = self._open_delete(pod, at_ns, ledger)
+        if delete is not None:
+            if create is not None and create.end is None:
+                create.finish(delete.start, Outcome.DELETED, reason="DeletionRequested")
+                ledger.ended(create)
+            _apply_delete(delete, pod, at_ns)
+            if gone:
+                source = TimeSource.WATCH if obs.change is Change.DELETED else TimeSource.SERVER
+                delete.finish(Instant(at_ns, source), Outcome.COMPLETED)
+                ledger.ended(delete)
+        elif gone and create is not None and create.end is None:
+            create.finish(Instant(at_ns, TimeSource.WATCH), Outcome.DELETED, reason="Deleted")
+            ledger.ended(create)
+        if gone:
+            ledger.forget(uid)
+
+    def event(self, lifecycle: Lifecycle, event: Event, observed_at_ns: int) -> None:
+        when = event_instant(event, observed_at_ns=observed_at_ns)
+        if when is None:
+            return
+        if lifecycle.key == "delete":
+            track: Any = lifecycle.state
+            if event.reason == "Killing" and track.killing is None:
+                track.killing = when
+            return
+        _startup_event(lifecycle.state, event, when)
+
+    def top_name(self, lifecycle: Lifecycle) -> str:
+        return "k8s.CreatePod" if lifecycle.key == "create" else "k8s.DeletePod"
+
+    def build(self, lifecycle: Lifecycle, builder: TraceBuilder, ledger: Ledger) -> None:
+        if lifecycle.key == "create":
+            _build_startup(lifecycle, builder, ledger)
+        else:
+            _build_delete(lifecycle, builder)
+
+    def _open_create(self, pod: Pod, at_ns: int, ledger: Ledger) -> Lifecycle | None:
+        meta = pod.metadata
+        created_ns = parse_timestamp_ns(meta.creation_timestamp)
+        if created_ns is None:
+            ledger.counters["observations.invalid"] += 1
+            return None
+        track = PodTrack(
+            bound_at_creation=bool(pod.spec.node_name) and not _has_condition(pod, "PodScheduled"),
+            claims=tuple(
+                v.persistent_volume_claim.claim_name
+                for v in pod.spec.volumes
+                if v.persistent_volume_claim is not None
+            ),
+        )
+        for c in pod.spec.init_containers:
+            track.containers[c.name] = ContainerTrack(image=c.image, init=True)
+        for c in pod.spec.containers:
+            track.containers[c.name] = ContainerTrack(image=c.image)
+        lc = _lifecycle(
+            meta, "create", fuse(server_ns=created_ns, observed_at_ns=at_ns), at_ns, ledger
+        )
+        lc.state = track
+        ledger.open(lc)
+        return lc
+
+    def _open_delete(self, pod: Pod, at_ns: int, ledger: Ledger) -> Lifecycle:
+        meta = pod.metadata
+        grace = meta.deletion_grace_period_seconds or 0
+        deadline_ns = parse_timestamp_ns(meta.deletion_timestamp)
+        if deadline_ns is None:
+            requested = Instant(at_ns, TimeSource.WATCH)
+        else:
+            requested = fuse(server_ns=deadline_ns - grace * SECOND_NS, observed_at_ns=at_ns)
+        lc = _lifecycle(meta, "delete", requested, at_ns, ledger)
+        lc.state = DeleteTrack(node=pod.spec.node_name, grace_seconds=grace)
+        ledger.open(lc)
+        return lc
+
+
+def _lifecycle(meta: ObjectMeta, key: str, start: Instant, at_ns: int, ledger: Ledger) -> Lifecycle:
+    owner = next((o.uid for o in meta.owner_references if o.controller), "")
+    return Lifecycle(
+        kind="Pod",
+        key=key,
         uid=meta.uid,
         namespace=meta.namespace,
         name=meta.name,
-        created=fuse(server_ns=created_ns, observed_at_ns=observed_at_ns),
-        first_seen_ns=observed_at_ns,
-        bound_at_creation=bool(pod.spec.node_name) and _condition(pod, "PodScheduled") is None,
+        start=start,
+        first_seen_ns=at_ns,
+        owner_uid=owner,
+        context=ledger.context_for(meta),
     )
-    for c in pod.spec.init_containers:
-        track.containers[c.name] = ContainerTrack(image=c.image, init=True)
-    for c in pod.spec.containers:
-        track.containers[c.name] = ContainerTrack(image=c.image)
-    return track
 
 
-def apply_pod(track: PodTrack, pod: Pod, *, observed_at_ns: int) -> None:
-    """Fold one snapshot into the track: record each transition the first time it shows."""
+def _apply_startup(lc: Lifecycle, pod: Pod, at_ns: int) -> None:
+    """Fold one snapshot into the startup: record each transition the first time it shows."""
+    track: PodTrack = lc.state
     previous = track.last_observed_ns
-    track.last_observed_ns = observed_at_ns
+    track.last_observed_ns = at_ns
 
     def at(ts: str | None) -> Instant | None:
-        server_ns = parse_timestamp_ns(ts)
-        if server_ns is None:
-            return None
-        return fuse(server_ns=server_ns, observed_at_ns=observed_at_ns, previous_ns=previous)
+        return server_instant(ts, observed_at_ns=at_ns, previous_ns=previous)
 
     if pod.spec.node_name:
         track.node = pod.spec.node_name
@@ -124,21 +236,16 @@ def apply_pod(track: PodTrack, pod: Pod, *, observed_at_ns: int) -> None:
             track.ready = at(cond.last_transition_time)
     statuses = (*pod.status.init_container_statuses, *pod.status.container_statuses)
     for status in statuses:
-        _apply_container(track, status, at)
-    if track.end is not None:
-        return
+        _apply_container(track, status, at, at_ns)
     phase = pod.status.phase
     if track.ready is not None:
-        finish(track, track.ready, Outcome.COMPLETED)
+        lc.finish(track.ready, Outcome.COMPLETED)
     elif phase in ("Succeeded", "Failed"):
-        finished = [c.finished for c in track.containers.values() if c.finished is not None]
-        end = (
-            max(finished, key=lambda i: i.ns)
-            if finished
-            else Instant(observed_at_ns, TimeSource.WATCH)
-        )
+        finished = latest(*(c.finished for c in track.containers.values()))
         outcome = Outcome.COMPLETED if phase == "Succeeded" else Outcome.FAILED
-        finish(track, end, outcome, reason=pod.status.reason or phase)
+        lc.finish(
+            finished or Instant(at_ns, TimeSource.WATCH), outcome, reason=pod.status.reason or phase
+        )
     else:
         for status in statuses:
             waiting = status.state.waiting
@@ -146,26 +253,41 @@ def apply_pod(track: PodTrack, pod: Pod, *, observed_at_ns: int) -> None:
                 # The failure is as old as the last attempt's end, when the server recorded one.
                 last = status.last_state.terminated
                 when = at(last.finished_at) if last is not None else None
-                finish(
-                    track,
-                    when or Instant(observed_at_ns, TimeSource.WATCH),
-                    Outcome.FAILED,
-                    reason=waiting.reason,
+                lc.finish(
+                    when or Instant(at_ns, TimeSource.WATCH), Outcome.FAILED, reason=waiting.reason
                 )
                 break
 
 
-def apply_deleted(track: PodTrack, *, observed_at_ns: int) -> None:
-    """The pod went away before its startup ended."""
-    if track.end is None:
-        finish(track, Instant(observed_at_ns, TimeSource.WATCH), Outcome.DELETED, reason="Deleted")
-
-
-def apply_event(track: PodTrack, event: Event, *, observed_at_ns: int) -> None:
-    """Fold one of the pod's Events into the track."""
-    when = event_instant(event, observed_at_ns=observed_at_ns)
-    if when is None:
+def _apply_container(track: PodTrack, status: ContainerStatus, at: Any, at_ns: int) -> None:
+    container = track.containers.get(status.name)
+    if container is None:
         return
+    running, terminated = status.state.running, status.state.terminated
+    if container.started is None:
+        if running is not None and running.started_at:
+            container.started = at(running.started_at)
+        elif terminated is not None and terminated.started_at:
+            container.started = at(terminated.started_at)
+    if container.finished is None and terminated is not None and terminated.finished_at:
+        container.finished = at(terminated.finished_at)
+    if status.restart_count > container.restarts:
+        container.restarts = status.restart_count
+        last = status.last_state.terminated
+        track.events.append(
+            SpanEvent(
+                at_ns,
+                "ContainerRestarted",
+                (
+                    ("k8s.container.name", status.name),
+                    ("k8s.container.restart_count", status.restart_count),
+                    ("tracewatch.reason", last.reason if last is not None else ""),
+                ),
+            )
+        )
+
+
+def _startup_event(track: PodTrack, event: Event, when: Instant) -> None:
     reason = event.reason
     if reason == "Scheduled":
         track.scheduled_event = when
@@ -175,6 +297,8 @@ def apply_event(track: PodTrack, event: Event, *, observed_at_ns: int) -> None:
             SpanEvent(when.ns, "FailedScheduling", (("message", event.message),))
         )
         return
+    if reason in _SPAN_EVENT_REASONS:
+        track.events.append(SpanEvent(when.ns, reason, (("message", event.message),)))
     container = track.containers.get(_container_name(event.involved_object.field_path))
     if container is None:
         return
@@ -190,64 +314,65 @@ def apply_event(track: PodTrack, event: Event, *, observed_at_ns: int) -> None:
         container.started_event = when
 
 
-def event_instant(event: Event, *, observed_at_ns: int) -> Instant | None:
-    """When an Event happened: eventTime, else the legacy name's clock, else firstTimestamp."""
-    precise = parse_timestamp_ns(event.event_time)
-    if precise is not None:
-        return Instant(precise, TimeSource.EVENT_TIME)
-    first = parse_timestamp_ns(event.first_timestamp)
-    named = legacy_event_ns(name=event.metadata.name, first_timestamp_ns=first, count=event.count)
-    if named is not None:
-        return Instant(named, TimeSource.EVENT_NAME)
-    if first is None:
-        return None
-    return fuse(server_ns=first, observed_at_ns=observed_at_ns)
+def _apply_delete(lc: Lifecycle, pod: Pod, at_ns: int) -> None:
+    track: DeleteTrack = lc.state
+    previous = track.last_observed_ns
+    track.last_observed_ns = at_ns
+    if pod.spec.node_name:
+        track.node = pod.spec.node_name
+    statuses = pod.status.container_statuses
+    if track.terminated is None and statuses and all(s.state.terminated for s in statuses):
+        track.terminated = latest(
+            *(
+                server_instant(
+                    s.state.terminated.finished_at, observed_at_ns=at_ns, previous_ns=previous
+                )
+                for s in statuses
+                if s.state.terminated is not None
+            )
+        )
 
 
-def build_spans(track: PodTrack, *, parent_trace: bytes | None = None) -> list[SpanRecord]:
-    """The finished lifecycle's trace. The track must have ended."""
-    assert track.end is not None and track.outcome is not None
-    b = TraceBuilder(uid=track.uid, lifecycle=LIFECYCLE)
-    base = _base_attributes(track)
-    outcome = track.outcome
-    failed = outcome in (Outcome.FAILED, Outcome.TIMED_OUT)
-    root_attrs = (
-        *base,
-        ("tracewatch.outcome", outcome.value),
-        *((("tracewatch.reason", track.reason),) if track.reason else ()),
-        ("container.image.name", tuple(c.image for c in track.containers.values())),
-    )
-    root = b.add(
+def _build_startup(lc: Lifecycle, b: TraceBuilder, ledger: Ledger) -> None:
+    track: PodTrack = lc.state
+    assert lc.end is not None and lc.outcome is not None
+    base = _base_attributes(lc, track.node)
+    failed = lc.outcome in (Outcome.FAILED, Outcome.TIMED_OUT)
+    root = b.top(
         name="k8s.CreatePod",
         service="kubernetes",
-        start=track.created,
-        end=track.end,
-        attributes=root_attrs,
+        start=lc.start,
+        end=top_end(lc),
+        attributes=(
+            *base,
+            ("tracewatch.outcome", lc.outcome.value),
+            *((("tracewatch.reason", lc.reason),) if lc.reason else ()),
+            ("container.image.name", tuple(c.image for c in track.containers.values())),
+        ),
+        events=tuple(track.events),
         status=StatusCode.ERROR if failed else StatusCode.UNSET,
-        status_message=track.reason if failed else "",
+        status_message=lc.reason if failed else "",
     )
-    scheduled = _best(track.scheduled_event, track.scheduled)
+    scheduled = best(track.scheduled_event, track.scheduled)
     if scheduled is not None and not track.bound_at_creation:
         b.add(
             name="scheduler.SchedulePod",
             service="kube-scheduler",
-            start=track.created,
+            start=lc.start,
             end=scheduled,
             parent=root,
             attributes=base,
             events=tuple(track.schedule_events),
+            links=_claim_links(lc, track, ledger),
         )
-    if scheduled is None or track.bound_at_creation:
-        kubelet_start = track.created
-    else:
-        kubelet_start = scheduled
     if not track.node and scheduled is None:
-        return b.spans()
+        return
+    kubelet_start = lc.start if scheduled is None or track.bound_at_creation else scheduled
     start_pod = b.add(
         name="kubelet.StartPod",
         service="kubelet",
         start=kubelet_start,
-        end=track.end,
+        end=lc.end,
         parent=root,
         attributes=base,
     )
@@ -274,7 +399,7 @@ def build_spans(track: PodTrack, *, parent_trace: bytes | None = None) -> list[S
                 discriminator=name,
                 attributes=cattrs,
             )
-        started = _best(c.started_event, c.started)
+        started = best(c.started_event, c.started)
         if started is None:
             continue
         ready_to_start = c.pull_end or c.cached_at or ready_base
@@ -287,9 +412,11 @@ def build_spans(track: PodTrack, *, parent_trace: bytes | None = None) -> list[S
             discriminator=name,
             attributes=(*cattrs, ("tracewatch.image.cached", c.cached)),
         )
-        if not c.init and (last_started is None or started.ns > last_started.ns):
+        if c.init:
+            ready_base = c.finished or started
+        elif last_started is None or started.ns > last_started.ns:
             last_started = started
-    if outcome is Outcome.COMPLETED and track.ready is not None and last_started is not None:
+    if lc.outcome is Outcome.COMPLETED and track.ready is not None and last_started is not None:
         b.add(
             name="kubelet.WaitReady",
             service="kubelet",
@@ -298,37 +425,55 @@ def build_spans(track: PodTrack, *, parent_trace: bytes | None = None) -> list[S
             parent=start_pod,
             attributes=base,
         )
-    return b.spans()
 
 
-def _apply_container(
-    track: PodTrack, status: ContainerStatus, at: Callable[[str | None], Instant | None]
-) -> None:
-    container = track.containers.get(status.name)
-    if container is None:
-        return
-    running, terminated = status.state.running, status.state.terminated
-    if container.started is None:
-        if running is not None and running.started_at:
-            container.started = at(running.started_at)
-        elif terminated is not None and terminated.started_at:
-            container.started = at(terminated.started_at)
-    if container.finished is None and terminated is not None and terminated.finished_at:
-        container.finished = at(terminated.finished_at)
+def _build_delete(lc: Lifecycle, b: TraceBuilder) -> None:
+    track: DeleteTrack = lc.state
+    assert lc.end is not None and lc.outcome is not None
+    base = (
+        *_base_attributes(lc, track.node),
+        ("k8s.pod.termination_grace_period", track.grace_seconds),
+    )
+    root = b.top(
+        name="k8s.DeletePod",
+        service="kubernetes",
+        start=lc.start,
+        end=top_end(lc),
+        attributes=(*base, ("tracewatch.outcome", lc.outcome.value)),
+    )
+    if track.node:
+        b.add(
+            name="kubelet.KillPod",
+            service="kubelet",
+            start=track.killing or lc.start,
+            end=track.terminated or lc.end,
+            parent=root,
+            attributes=base,
+        )
 
 
-def finish(track: PodTrack, when: Instant, outcome: Outcome, *, reason: str = "") -> None:
-    """End the lifecycle at `when` with `outcome`."""
-    track.end = when
-    track.outcome = outcome
-    track.reason = reason
+def _claim_links(lc: Lifecycle, track: PodTrack, ledger: Ledger) -> tuple[SpanLink, ...]:
+    """Links from scheduling to the binding of each claim the pod waited for."""
+    links = []
+    for claim in track.claims:
+        found = ledger.claim_binding(namespace=lc.namespace, claim=claim)
+        if found is not None:
+            trace, span = found
+            links.append(
+                SpanLink(
+                    trace,
+                    span,
+                    (
+                        ("tracewatch.link", "volume_binding"),
+                        ("k8s.persistentvolumeclaim.name", claim),
+                    ),
+                )
+            )
+    return tuple(links)
 
 
-def _condition(pod: Pod, kind: str) -> PodCondition | None:
-    for cond in pod.status.conditions:
-        if cond.type == kind:
-            return cond
-    return None
+def _has_condition(pod: Pod, kind: str) -> bool:
+    return any(cond.type == kind for cond in pod.status.conditions)
 
 
 def _container_name(field_path: str) -> str:
@@ -339,21 +484,15 @@ def _container_name(field_path: str) -> str:
     return field_path[open_ + 1 : -1]
 
 
-def _best(*candidates: Instant | None) -> Instant | None:
-    """The first precise candidate, else the first present one."""
-    present = [c for c in candidates if c is not None]
-    for c in present:
-        if c.source in _PRECISE:
-            return c
-    return present[0] if present else None
-
-
-def _base_attributes(track: PodTrack) -> tuple[tuple[str, str], ...]:
+def _base_attributes(lc: Lifecycle, node: str) -> tuple[tuple[str, str], ...]:
     attrs = [
-        ("k8s.namespace.name", track.namespace),
-        ("k8s.pod.name", track.name),
-        ("k8s.pod.uid", track.uid),
+        ("k8s.namespace.name", lc.namespace),
+        ("k8s.pod.name", lc.name),
+        ("k8s.pod.uid", lc.uid),
     ]
-    if track.node:
-        attrs.append(("k8s.node.name", track.node))
+    if node:
+        attrs.append(("k8s.node.name", node))
     return tuple(attrs)
+
+
+__all__ = ["FAILED_WAITING_REASONS", "PodTracker"]

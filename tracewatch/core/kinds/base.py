@@ -1,0 +1,66 @@
+"""The contract between the engine and a kind's tracker.
+
+A tracker folds its kind's snapshots (and the Events about its objects) into
+lifecycles, opening and ending them through the `Ledger`; when the engine
+emits a lifecycle it asks the tracker to `build` its spans. Trackers hold no
+references to each other: relations between objects (owners, claims) go
+through the engine's placement logic.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Protocol
+
+from tracewatch.core.building import TraceBuilder
+from tracewatch.core.lifecycle import Lifecycle, Placement
+from tracewatch.core.observations import Observation
+from tracewatch.core.snapshots import Event, ObjectMeta
+
+
+class Ledger(Protocol):
+    """What a tracker may ask of the engine."""
+
+    now_ns: int
+    counters: Counter[str]
+
+    def open(self, lifecycle: Lifecycle) -> None:
+        """Start tracking a lifecycle; Events buffered for its uid are delivered next."""
+
+    def ended(self, lifecycle: Lifecycle) -> None:
+        """The lifecycle has ended: emit it after the settle delay."""
+
+    def current(self, uid: str, prefix: str = "") -> Lifecycle | None:
+        """The open (not yet emitted) lifecycle of `uid` whose key starts with `prefix`."""
+
+    def was_emitted(self, uid: str, key: str) -> bool:
+        """True if this lifecycle was emitted already (this run or, via the state file, before)."""
+
+    def context_for(self, meta: ObjectMeta) -> Placement | None:
+        """The trace context an object's annotations name (garbage is counted, gives None)."""
+
+    def forget(self, uid: str) -> None:
+        """The object is gone: drop its history once its open lifecycles are emitted."""
+
+    def placement_of(self, uid: str, key: str) -> Placement | None:
+        """Where another object's lifecycle sits (for links), if it is known."""
+
+    def claim_binding(self, *, namespace: str, claim: str) -> tuple[bytes, bytes] | None:
+        """(trace id, span id) of the named claim's BindClaim span, if the claim is known."""
+
+
+class Tracker(Protocol):
+    """One lifecycle kind: which snapshots it takes and how it turns them into spans."""
+
+    snapshot_types: tuple[type, ...]
+    event_kinds: tuple[str, ...]
+    keeps_history: bool
+    """True if other objects' lifecycles nest inside this kind's (owners keep a short history)."""
+
+    def observe(self, obs: Observation, obj: Any, ledger: Ledger) -> None: ...
+
+    def event(self, lifecycle: Lifecycle, event: Event, observed_at_ns: int) -> None: ...
+
+    def top_name(self, lifecycle: Lifecycle) -> str: ...
+
+    def build(self, lifecycle: Lifecycle, builder: TraceBuilder, ledger: Ledger) -> None: ...
