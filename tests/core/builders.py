@@ -157,3 +157,60 @@ def obs(at_ns: int, obj: Pod | Event, change: Change = Change.MODIFIED) -> Obser
 
 
 MS = 1_000_000
+
+
+def meta(
+    name: str,
+    uid: str,
+    *,
+    created_ns: int,
+    generation: int = 1,
+    owner: tuple[str, str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    spec_written_ns: int | None = None,
+    manager: str = "kubectl",
+    status_written_ns: int | None = None,
+    deletion_ns: int | None = None,
+    grace: int | None = None,
+) -> dict[str, Any]:
+    """ObjectMeta as the API server writes it; owner is (kind, name, uid)."""
+    out: dict[str, Any] = {
+        "name": name,
+        "namespace": "default",
+        "uid": uid,
+        "generation": generation,
+        "creationTimestamp": ts(created_ns),
+        "resourceVersion": "1",
+    }
+    if owner:
+        out["ownerReferences"] = [
+            {"kind": owner[0], "name": owner[1], "uid": owner[2], "controller": True}
+        ]
+    if annotations:
+        out["annotations"] = annotations
+    fields = [
+        {"manager": manager, "operation": "Update", "time": ts(spec_written_ns or created_ns)}
+    ]
+    if status_written_ns is not None:
+        fields.append(
+            {
+                "manager": "kube-controller-manager",
+                "operation": "Update",
+                "subresource": "status",
+                "time": ts(status_written_ns),
+            }
+        )
+    out["managedFields"] = fields
+    if deletion_ns is not None:
+        out["deletionTimestamp"] = ts(deletion_ns)
+        out["deletionGracePeriodSeconds"] = grace or 0
+    return out
+
+
+def snapshot(kind: type, obj: dict[str, Any]) -> Any:
+    return msgspec.convert(obj, kind)
+
+
+def workload_obs(at_ns: int, obj: Any, change: Change = Change.MODIFIED) -> Observation:
+    resource = type(obj).__name__.lower() + "s"
+    return Observation(observed_at_ns=at_ns, change=change, resource=resource, obj=obj)

@@ -55,18 +55,23 @@ def test_format_round_trips() -> None:
 
 def test_fuse_live_receipt_inside_the_second() -> None:
     """A receipt inside the server timestamp's second is the estimate (source watch)."""
-    assert fuse(server_ns=T, observed_at_ns=T + 400_000_000) == (T + 400_000_000, TimeSource.WATCH)
+    got = fuse(server_ns=T, observed_at_ns=T + 400_000_000)
+    assert got[:2] == (T + 400_000_000, TimeSource.WATCH)
+    assert (got.earliest, got.latest) == (T, T + 400_000_000)
 
 
 def test_fuse_late_receipt_falls_back_to_server_time() -> None:
     """A receipt after the second has passed means we saw it late: server time, 1 s precision."""
-    assert fuse(server_ns=T, observed_at_ns=T + 5 * SECOND_NS) == (T, TimeSource.SERVER)
+    got = fuse(server_ns=T, observed_at_ns=T + 5 * SECOND_NS)
+    assert got[:2] == (T, TimeSource.SERVER)
+    assert (got.earliest, got.latest) == (T, T + SECOND_NS - 1)
 
 
 def test_fuse_never_earlier_than_the_previous_observation() -> None:
     """The transition happened after the previous observation that did not show it."""
     got = fuse(server_ns=T, observed_at_ns=T + 100, previous_ns=T + 300)
-    assert got == (T + 300, TimeSource.WATCH)
+    assert got[:2] == (T + 300, TimeSource.WATCH)
+    assert got.earliest == T + 300
 
 
 def test_legacy_event_name_clock() -> None:

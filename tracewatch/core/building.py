@@ -25,10 +25,14 @@ from tracewatch.core.spans import (
 class TraceBuilder:
     """Collects the spans of one trace; children are clamped into their parents when added."""
 
-    __slots__ = ("_bounds", "_scope", "_spans", "placement", "trace_id")
+    __slots__ = ("_bounds", "_ceiling_ns", "_floor_ns", "_scope", "_spans", "placement", "trace_id")
 
-    def __init__(self, *, placement: Placement, scope: str) -> None:
+    def __init__(
+        self, *, placement: Placement, scope: str, floor_ns: int = 0, ceiling_ns: int | None = None
+    ) -> None:
         self.placement = placement
+        self._floor_ns = floor_ns
+        self._ceiling_ns = ceiling_ns
         self.trace_id = placement.trace_id
         self._scope = scope
         self._spans: list[SpanRecord] = []
@@ -61,6 +65,12 @@ class TraceBuilder:
     ) -> bytes:
         """Add one span, return its id; a parent added here clamps it, an outside one cannot."""
         start_ns, end_ns = start.ns, end.ns
+        if not self._spans:
+            # The top span of a lifecycle nested in an owner stays within what the owner allows.
+            start_ns = max(start_ns, self._floor_ns)
+            if self._ceiling_ns is not None:
+                start_ns = min(start_ns, self._ceiling_ns)
+                end_ns = min(end_ns, self._ceiling_ns)
         if parent in self._bounds:
             lo, hi = self._bounds[parent]
             start_ns = min(max(start_ns, lo), hi)

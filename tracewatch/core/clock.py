@@ -63,10 +63,25 @@ def format_timestamp_ns(ns: int) -> str:
 
 
 class Instant(NamedTuple):
-    """A fused point in time and where it came from."""
+    """A fused point in time, where it came from, and the bounds of what the data allows.
+
+    `ns` is the estimate; the true instant lies in [earliest, latest]. Both
+    default to `ns` (a precise source). Placement uses the bounds for
+    causality checks ("did the owner's lifecycle start before this one?").
+    """
 
     ns: int
     source: TimeSource
+    low: int | None = None
+    high: int | None = None
+
+    @property
+    def earliest(self) -> int:
+        return self.ns if self.low is None else self.low
+
+    @property
+    def latest(self) -> int:
+        return self.ns if self.high is None else self.high
 
 
 def fuse(*, server_ns: int, observed_at_ns: int | None, previous_ns: int | None = None) -> Instant:
@@ -81,8 +96,12 @@ def fuse(*, server_ns: int, observed_at_ns: int | None, previous_ns: int | None 
     """
     if observed_at_ns is not None and server_ns <= observed_at_ns < server_ns + SECOND_NS:
         low = server_ns if previous_ns is None else max(server_ns, previous_ns)
-        return Instant(max(observed_at_ns, low), TimeSource.WATCH)
-    return Instant(server_ns, TimeSource.SERVER)
+        estimate = max(observed_at_ns, low)
+        return Instant(estimate, TimeSource.WATCH, min(low, estimate), estimate)
+    high = server_ns + SECOND_NS - 1
+    if observed_at_ns is not None and observed_at_ns >= server_ns:
+        high = min(high, observed_at_ns)
+    return Instant(server_ns, TimeSource.SERVER, server_ns, high)
 
 
 def legacy_event_ns(*, name: str, first_timestamp_ns: int | None, count: int) -> int | None:

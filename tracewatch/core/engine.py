@@ -5,10 +5,14 @@ is `advance(now_ns) -> spans`. The engine never reads a clock: its notion of
 now is the latest receipt time it was given, so live runs, replays and
 benchmarks behave identically.
 
-Emission: a lifecycle's spans are emitted together once it has ended and a
-settle delay has passed (late Events land inside it). A lifecycle that never
-ends is closed as `timed_out`; data arriving for an emitted lifecycle is
-counted, not patched in.
+Emission: a lifecycle's spans are built once it has ended and a settle delay
+has passed (late Events land inside it). A lifecycle nested in an owner's
+open lifecycle is held by the owner and leaves with it, so every trace is
+emitted whole, its top span stretched over what it holds (DESIGN.md has
+children emitted as they end; emitting whole traces is what makes
+whole-trace sampling and order-independent placement possible). A lifecycle
+that never ends is closed as `timed_out`; data arriving for an emitted
+lifecycle is counted, not patched in.
 
 Placement (where a lifecycle's top span goes), resolved lazily so that the
 cross-type order in which watches deliver does not matter (owners are looked
@@ -28,6 +32,8 @@ import heapq
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import msgspec
 
 from tracewatch.core import ids
 from tracewatch.core.building import TraceBuilder
@@ -50,12 +56,16 @@ class EngineOptions:
     lifecycle_timeout_ns: how long a lifecycle may run before it is closed as timed_out.
     backfill_ns: lifecycles found already finished at start-up are emitted if they ended
     within this look-back; older ones are history we were not asked for.
-    pending_event_ttl_ns: how long an Event whose object we have not seen yet is kept."""
+    pending_event_ttl_ns: how long an Event whose object we have not seen yet is kept.
+    child_wait_ns: see below."""
 
     settle_delay_ns: int = 2 * SECOND_NS
     lifecycle_timeout_ns: int = 15 * 60 * SECOND_NS
     backfill_ns: int = 10 * 60 * SECOND_NS
     pending_event_ttl_ns: int = 60 * SECOND_NS
+    child_wait_ns: int = 60 * SECOND_NS
+    """How long an ended lifecycle waits for children still running inside it (old pods
+    terminating after a rollout completed) before leaving without them."""
 
 
 class Engine:
@@ -78,6 +88,7 @@ class Engine:
         self._open: dict[str, dict[str, Lifecycle]] = {}
         self._history: dict[str, list[Lifecycle]] = {}
         self._names: dict[tuple[str, str, str], str] = {}
+        self._children: dict[str, set[tuple[str, str]]] = {}
         self._emitted: dict[str, set[str]] = {}
         for uid, key in emitted:
             self._emitted.setdefault(uid, set()).add(key)
@@ -140,6 +151,8 @@ class Engine:
         uid = lifecycle.uid
         self._open.setdefault(uid, {})[lifecycle.key] = lifecycle
         self._open_count += 1
+        if lifecycle.owner_uid:
+            self._children.setdefault(lifecycle.owner_uid, set()).add(lifecycle.ident)
         tracker = self._by_kind[lifecycle.kind]
         if tracker.keeps_history:
             self._names[(lifecycle.kind, lifecycle.namespace, lifecycle.name)] = uid
@@ -236,12 +249,15 @@ class Engine:
             lc.owner_uid = next(
                 (u for n in names if (u := self._names.get((kind, lc.namespace, n)))), ""
             )
+        # Compare what the data allows, not the estimates: an owner whose start may lie
+        # before the child's contains it (fused receipts and 1 s timestamps are late).
+        low, high = lc.start.earliest, lc.start.latest
         containing = latest = None
         for olc in self._history.get(lc.owner_uid, ()):
-            if olc.start.ns > lc.start.ns:
+            if olc.start.earliest > high:
                 continue
             latest = olc
-            if olc.end is None or olc.end.ns >= lc.start.ns:
+            if olc.end is None or olc.end.latest >= low:
                 containing = olc
         return containing, latest
 
@@ -270,18 +286,27 @@ class Engine:
         return lc.placement
 
     def _can_nest(self, lc: Lifecycle, owner: Lifecycle) -> bool:
-        if owner.key in self._open.get(owner.uid, ()):
+        if owner.emitted_bounds is None:
             return True
-        # The owner was emitted already: only a child that ended inside it still fits.
-        if lc.end is None or owner.end is None:
+        # The owner was emitted already: only a child that fits inside it still can be.
+        start, end = owner.emitted_bounds
+        if lc.end is None:
             return False
-        return lc.end.ns <= max(owner.end.ns, owner.nested_end_ns)
+        start_high = min(lc.start.latest, lc.nested_start_ns or lc.start.latest)
+        end_low = max(lc.end.earliest, lc.nested_end_ns)
+        return start_high >= start and end_low <= end
 
     def _emit(self, uid: str, key: str) -> list[SpanRecord]:
-        open_ = self._open.get(uid)
-        lc = open_.pop(key, None) if open_ else None
+        lc = self._open.get(uid, {}).get(key)
         if lc is None:
             return []
+        assert lc.end is not None
+        if self._waits_for_children(lc):
+            self._schedule(lc, self.now_ns + max(self.options.settle_delay_ns, SECOND_NS // 2))
+            return []
+        out = self._emit_ended_children(lc)
+        open_ = self._open[uid]
+        del open_[key]
         if not open_:
             del self._open[uid]
         self._open_count -= 1
@@ -293,20 +318,87 @@ class Engine:
         if lc.end.ns < lc.first_seen_ns - self.options.backfill_ns:
             self.counters["lifecycles.skipped_history"] += 1
         else:
-            builder = TraceBuilder(placement=placement, scope=f"{uid}/{key}")
+            owner = self._nesting_owner(lc, placement)
+            floor, ceiling = 0, None
+            if owner is not None and owner.emitted_bounds is not None:
+                floor, ceiling = owner.emitted_bounds
+            elif owner is not None:
+                floor = owner.start.earliest
+            builder = TraceBuilder(
+                placement=placement, scope=f"{uid}/{key}", floor_ns=floor, ceiling_ns=ceiling
+            )
             self._by_kind[lc.kind].build(lc, builder, self)
             spans = builder.spans()
             self.counters[f"lifecycles.{lc.kind}.{lc.outcome.value}"] += 1
-            if spans and placement.parent_span_id and lc.owner_uid:
-                for olc in self._history.get(lc.owner_uid, ()):
-                    if (
-                        olc.placement is not None
-                        and olc.placement.span_id == placement.parent_span_id
-                    ):
-                        olc.nested_end_ns = max(olc.nested_end_ns, spans[0].end_ns)
+            if spans:
+                spans.extend(lc.held)
+                if ceiling is not None:
+                    # Placed inside an owner that already left: keep the subtree inside it.
+                    spans = [_clamp(span, floor, ceiling) for span in spans]
+                top = spans[0]
+                lc.emitted_bounds = (top.start_ns, top.end_ns)
+                if owner is not None and owner.emitted_bounds is None:
+                    # Held by the owner: the whole trace leaves when its top lifecycle does.
+                    first = owner.nested_start_ns or top.start_ns
+                    owner.nested_start_ns = min(first, top.start_ns)
+                    owner.nested_end_ns = max(owner.nested_end_ns, top.end_ns)
+                    owner.held.extend(spans)
+                    spans = []
+        lc.held = []
+        if lc.owner_uid:
+            siblings = self._children.get(lc.owner_uid)
+            if siblings is not None:
+                siblings.discard(lc.ident)
+                if not siblings:
+                    del self._children[lc.owner_uid]
         if uid in self._gone:
             self._release(uid)
-        return spans
+        return out + spans
+
+    def _waits_for_children(self, lc: Lifecycle) -> bool:
+        """True while a lifecycle that ended should still wait for work running inside it.
+
+        A completed or failed lifecycle waits (up to child_wait_ns) for children that
+        started inside it, and for children that are themselves waiting, so a trace
+        leaves whole; a superseded, deleted or timed-out one does not.
+        """
+        assert lc.end is not None
+        if lc.outcome not in (Outcome.COMPLETED, Outcome.FAILED):
+            return False
+        limit = max(lc.end.ns, lc.first_seen_ns) + self.options.settle_delay_ns
+        if self.now_ns >= limit + self.options.child_wait_ns:
+            return False
+        mine = self._place(lc).span_id
+        for uid, key in self._children.get(lc.uid, ()):
+            child = self._open.get(uid, {}).get(key)
+            if child is None or self._place(child).parent_span_id != mine:
+                continue
+            if child.end is None or self._waits_for_children(child):
+                return True
+        return False
+
+    def _emit_ended_children(self, lc: Lifecycle) -> list[SpanRecord]:
+        """Children that ended but are still settling leave with their owner, inside it."""
+        out: list[SpanRecord] = []
+        mine = self._place(lc).span_id
+        for uid, key in sorted(self._children.get(lc.uid, ())):
+            child = self._open.get(uid, {}).get(key)
+            if (
+                child is not None
+                and child.end is not None
+                and self._place(child).parent_span_id == mine
+            ):
+                out.extend(self._emit(uid, key))
+        return out
+
+    def _nesting_owner(self, lc: Lifecycle, placement: Placement) -> Lifecycle | None:
+        """The owner lifecycle this one was placed inside, if any."""
+        if not placement.parent_span_id or not lc.owner_uid:
+            return None
+        for olc in self._history.get(lc.owner_uid, ()):
+            if olc.placement is not None and olc.placement.span_id == placement.parent_span_id:
+                return olc
+        return None
 
     def _release(self, uid: str) -> None:
         """Drop what is kept for a gone object once none of its lifecycles is open."""
@@ -318,3 +410,14 @@ class Engine:
         self._pending_events.pop(uid, None)
         self._emitted.pop(uid, None)
         self._gone.discard(uid)
+
+
+def _clamp(span: SpanRecord, low: int, high: int) -> SpanRecord:
+    start = min(max(span.start_ns, low), high)
+    end = min(max(span.end_ns, start), high)
+    if (start, end) == (span.start_ns, span.end_ns):
+        return span
+    events = tuple(
+        msgspec.structs.replace(e, time_ns=min(max(e.time_ns, start), end)) for e in span.events
+    )
+    return msgspec.structs.replace(span, start_ns=start, end_ns=end, events=events)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracewatch.core.clock import Instant
-from tracewatch.core.spans import Outcome, SpanLink
+from tracewatch.core.spans import Outcome, SpanLink, SpanRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +36,13 @@ class Lifecycle:
     the controller owner's uid ("" if none); `owner_hint` names candidate
     owners by (kind, names in the same namespace) where no owner reference
     exists (a StatefulSet's claims), resolved when the lifecycle is placed. `nested_end_ns` is the
-    latest end among lifecycles emitted inside this one: the top span is
-    stretched to cover them so no child lies outside its parent.
+    latest end among lifecycles emitted inside this one (`nested_start_ns` the
+    earliest start): the top span is stretched to cover them so no child lies
+    outside its parent, its start only as far as its own uncertainty allows
+    (an owner cannot start after what it created). `emitted_bounds` are the
+    top span's final bounds once emitted. `held` are the finished spans of
+    lifecycles nested inside this one, emitted together with it so that a
+    trace leaves whole (and can be sampled whole).
     """
 
     kind: str
@@ -56,7 +61,10 @@ class Lifecycle:
     state: Any = None
     placement: Placement | None = None
     links: list[SpanLink] = field(default_factory=list)
+    nested_start_ns: int = 0
     nested_end_ns: int = 0
+    emitted_bounds: tuple[int, int] | None = None
+    held: list[SpanRecord] = field(default_factory=list)
 
     @property
     def ident(self) -> tuple[str, str]:
@@ -69,6 +77,16 @@ class Lifecycle:
         self.end = when
         self.outcome = outcome
         self.reason = reason
+
+
+def top_start(lifecycle: Lifecycle) -> Instant:
+    """The top span's start: the estimate, moved earlier (within its bounds) for its children."""
+    start = lifecycle.start
+    if lifecycle.nested_start_ns and lifecycle.nested_start_ns < start.ns:
+        return Instant(
+            max(lifecycle.nested_start_ns, start.earliest), start.source, start.low, start.high
+        )
+    return start
 
 
 def top_end(lifecycle: Lifecycle) -> Instant:

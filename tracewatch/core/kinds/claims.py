@@ -19,7 +19,7 @@ from typing import Any
 from tracewatch.core.building import TraceBuilder
 from tracewatch.core.clock import Instant, event_instant, fuse, parse_timestamp_ns
 from tracewatch.core.kinds.base import Ledger
-from tracewatch.core.lifecycle import Lifecycle, top_end
+from tracewatch.core.lifecycle import Lifecycle, top_end, top_start
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import Event, PersistentVolumeClaim
 from tracewatch.core.spans import Outcome, SpanEvent, TimeSource
@@ -124,7 +124,7 @@ class ClaimTracker:
         root = builder.top(
             name="k8s.CreatePersistentVolumeClaim",
             service="kube-controller-manager",
-            start=lifecycle.start,
+            start=top_start(lifecycle),
             end=top_end(lifecycle),
             attributes=(*attrs, ("tracewatch.outcome", lifecycle.outcome.value)),
         )

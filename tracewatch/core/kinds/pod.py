@@ -38,7 +38,7 @@ from tracewatch.core.clock import (
     server_instant,
 )
 from tracewatch.core.kinds.base import Ledger
-from tracewatch.core.lifecycle import Lifecycle, top_end
+from tracewatch.core.lifecycle import Lifecycle, top_end, top_start
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import ContainerStatus, Event, ObjectMeta, Pod
 from tracewatch.core.spans import Outcome, SpanEvent, SpanLink, StatusCode, TimeSource
@@ -341,7 +341,7 @@ def _build_startup(lc: Lifecycle, b: TraceBuilder, ledger: Ledger) -> None:
     root = b.top(
         name="k8s.CreatePod",
         service="kubernetes",
-        start=lc.start,
+        start=top_start(lc),
         end=top_end(lc),
         attributes=(
             *base,
@@ -437,7 +437,7 @@ def _build_delete(lc: Lifecycle, b: TraceBuilder) -> None:
     root = b.top(
         name="k8s.DeletePod",
         service="kubernetes",
-        start=lc.start,
+        start=top_start(lc),
         end=top_end(lc),
         attributes=(*base, ("tracewatch.outcome", lc.outcome.value)),
     )

@@ -20,7 +20,7 @@ from typing import Any
 from tracewatch.core.building import TraceBuilder
 from tracewatch.core.clock import Instant, event_instant, fuse, parse_timestamp_ns
 from tracewatch.core.kinds.base import Ledger
-from tracewatch.core.lifecycle import Lifecycle, top_end
+from tracewatch.core.lifecycle import Lifecycle, top_end, top_start
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import (
     Condition,
@@ -233,7 +233,11 @@ class WorkloadTracker:
             when = (
                 fuse(server_ns=server_ns, observed_at_ns=at_ns, previous_ns=previous_ns)
                 if server_ns is not None
-                else Instant(max(at_ns, current.start.ns), TimeSource.WATCH)
+                else Instant(
+                    max(at_ns, current.start.ns),
+                    TimeSource.WATCH,
+                    max(previous_ns or current.start.ns, current.start.ns),
+                )
             )
             if verdict.failed:
                 current.finish(when, Outcome.FAILED, reason=verdict.failed)
@@ -272,7 +276,7 @@ class WorkloadTracker:
         builder.top(
             name=self.rules.span_name,
             service=self.rules.service,
-            start=lifecycle.start,
+            start=top_start(lifecycle),
             end=top_end(lifecycle),
             attributes=tuple(attrs),
             events=tuple(track.events),
