@@ -95,3 +95,14 @@ def test_shipped_example_config_is_valid() -> None:
     from_file = load(flags={}, config_file=str(example), environ={})
     defaults = load(flags={}, environ={})
     assert from_file == defaults
+
+
+def test_kubelet_service_variables_are_not_settings() -> None:
+    """Service-link variables the kubelet injects (TRACEWATCH_METRICS_SERVICE_HOST) are ignored."""
+    env = {
+        "TRACEWATCH_METRICS_SERVICE_HOST": "10.0.0.1",
+        "TRACEWATCH_METRICS_SERVICE_PORT_METRICS": "8080",
+        "TRACEWATCH_METRICS_PORT_8080_TCP_ADDR": "10.0.0.1",
+        "TRACEWATCH_CLUSTER_NAME": "prod",
+    }
+    assert load(flags={}, environ=env).cluster_name == "prod"

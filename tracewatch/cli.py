@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from tracewatch import __version__
-from tracewatch.config import FIELDS, ConfigError, Settings, load
+from tracewatch.config import FIELDS, ConfigError, Settings, load, parse_duration
 from tracewatch.ops import logs
 
 EXIT_USAGE = 2
@@ -69,6 +69,11 @@ def _add_settings_flags(parser: argparse.ArgumentParser, *, skip: Sequence[str] 
             kwargs["metavar"] = None
         if spec.repeatable:
             kwargs["action"] = "append"
+        if isinstance(spec.default, bool):
+            # --otlp-insecure / --no-otlp-insecure; None still means "not given".
+            kwargs["action"] = argparse.BooleanOptionalAction
+            kwargs["metavar"] = None
+            kwargs["help"] = spec.help
         parser.add_argument(*names, **kwargs)
 
 
@@ -99,8 +104,89 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how many pods the scenario creates (default: 3)")
     demo.add_argument("--seed", type=int, default=None, metavar="N",
                       help="random seed for the simulated latencies")
-    _add_settings_flags(demo, skip=("kubeconfig", "context"))
+    _add_settings_flags(demo, skip=("kubeconfig", "context", "ops_address"))
+    _add_capture_commands(commands)
+    _add_sim_command(commands)
     return parser
+
+
+def _add_sim_command(commands: Any) -> None:
+    sim = commands.add_parser(
+        "sim",
+        help="serve a simulated cluster (API server and control plane) until interrupted",
+        description="Serve the simulated Kubernetes API server with its scheduler, kubelets "
+        "and controllers, and write a kubeconfig so kubectl or `tracewatch run` can use it.",
+        epilog="example:\n  tracewatch sim --port 6443 --kubeconfig-out /tmp/sim.kubeconfig\n"
+        "  KUBECONFIG=/tmp/sim.kubeconfig kubectl get pods -A -w\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sim.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default: 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=6443, metavar="P",
+                     help="port to listen on, 0 for any free one (default: 6443)")
+    sim.add_argument("--kubeconfig-out", required=True, metavar="FILE",
+                     help="where to write the kubeconfig (mode 0600; it holds the token)")
+    sim.add_argument("--tls", action=argparse.BooleanOptionalAction, default=True,
+                     help="serve HTTPS with the simulator's CA (kubectl sends tokens only over "
+                     "TLS; default: on)")
+    sim.add_argument("--scenario", default=None, metavar="NAME",
+                     help="scenario to run while serving (default: empty)")
+    sim.add_argument("--seed", type=int, default=None, metavar="N",
+                     help="random seed for the simulated latencies")
+
+
+_WATCH_ONLY = ("kubeconfig", "context", "namespace", "resources", "label_selector", "shard",
+               "total_shards")
+_RECORD_EPILOG = """\
+Each line is {"observedAt": "<RFC 3339 UTC, ns>", "type": "ADDED|MODIFIED|DELETED",
+"object": {...}} with the object as the API server sent it. Deletions found by a
+relist (their time unknown) are recorded as DELETED with the last object seen.
+
+examples:
+  tracewatch record --output capture.jsonl --duration 10m
+  tracewatch record -o capture.jsonl -n shop --resources pods,events
+"""
+_REPLAY_EPILOG = """\
+examples:
+  tracewatch replay capture.jsonl --exporter console
+  tracewatch replay capture.jsonl --exporter jsonl --output spans.jsonl
+  tracewatch replay capture.jsonl --otlp-endpoint localhost:4317
+"""
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_capture_commands(commands: Any) -> None:
+    record = commands.add_parser(
+        "record",
+        help="write what the informers observe to a JSONL capture",
+        description="Watch a cluster read-only and write every observed change, full object "
+        "included, to a JSONL capture (for bug reports and `tracewatch replay`).",
+        epilog=_RECORD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    record.add_argument("--output", "-o", dest="capture_output", metavar="FILE", default=None,
+                        help="capture file to write ('-' for stdout)")
+    record.add_argument("--duration", type=_duration, default=None, metavar="DURATION",
+                        help="stop after this long, e.g. 90s or 10m (default: until interrupted)")
+    export_only = tuple(f.name for f in FIELDS if f.name not in _WATCH_ONLY
+                        and f.name not in ("log_format", "log_level"))
+    _add_settings_flags(record, skip=export_only)
+    replay = commands.add_parser(
+        "replay",
+        help="rebuild and export traces from a capture, with its recorded times",
+        description="Feed a capture from `tracewatch record` through the same core with the "
+        "recorded receipt times, and export the traces as `run` would.",
+        epilog=_REPLAY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    replay.add_argument("capture", metavar="CAPTURE", help="a JSONL capture file")
+    _add_settings_flags(replay, skip=(*_WATCH_ONLY, "ops_address"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if args.command == "sim":
+        return _run_sim(args)
     flags = vars(args)
     defaults: dict[str, Any] = {}
     if args.command == "demo":
@@ -127,7 +215,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _run_sim(args: argparse.Namespace) -> int:
+    from tracewatch.sim.options import SimOptions
+    from tracewatch.sim.serve import serve
+
+    if not 0 <= args.port <= 65535:
+        print("tracewatch sim: error: --port must be between 0 and 65535", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return asyncio.run(
+            serve(
+                host=args.host,
+                port=args.port,
+                kubeconfig_out=args.kubeconfig_out,
+                tls=args.tls,
+                scenario=args.scenario,
+                options=SimOptions(seed=args.seed),
+            )
+        )
+    except KeyboardInterrupt:
+        return 130
+
+
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "record":
+        from tracewatch.capture.recording import run_record
+
+        return await run_record(
+            settings=settings, output=args.capture_output, duration=args.duration
+        )
+    if args.command == "replay":
+        from tracewatch.capture.replay import run_replay
+
+        return await run_replay(settings=settings, path=args.capture)
     if args.command == "run":
         from tracewatch.daemon import run_daemon
 

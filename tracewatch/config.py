@@ -85,6 +85,54 @@ def _ratio(value: Any) -> float:
     return number
 
 
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
+def _count(value: Any) -> int:
+    number = _positive_int(value)
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
+def _address(value: Any) -> str:
+    """host:port, :port or [v6]:port for a listening socket; empty disables it."""
+    text = _string(value).strip()
+    if not text:
+        return ""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"{text!r} is not an address such as :8080 or 127.0.0.1:8080")
+    if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
+        raise ValueError(f"{text!r}: write IPv6 hosts in brackets, e.g. [::1]:8080")
+    return text
+
+
+DEFAULT_RESOURCES = (
+    "pods", "events", "persistentvolumeclaims", "persistentvolumes", "deployments",
+    "replicasets", "statefulsets", "daemonsets", "jobs", "nodes",
+)
+"""Everything the lifecycle trackers read (see tracewatch.kube.resources)."""
+
+
+def _resources(value: Any) -> tuple[str, ...]:
+    names = _strings(value)
+    unknown = [n for n in names if n not in DEFAULT_RESOURCES]
+    if unknown:
+        raise ValueError(f"unknown resource {unknown[0]!r} (known: {', '.join(DEFAULT_RESOURCES)})")
+    if not names:
+        raise ValueError("name at least one resource")
+    return tuple(dict.fromkeys(names))
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     name: str
@@ -102,6 +150,15 @@ FIELDS: tuple[Field, ...] = (
     Field("context", _string, None, "kubeconfig context to use (default: current-context)"),
     Field("namespace", _strings, (), "namespace to watch; repeat for several (default: all)",
           repeatable=True, metavar="NS"),
+    Field("resources", _resources, DEFAULT_RESOURCES, "resource types to list and watch, "
+          "comma-separated (cluster-scoped ones are watched once)", metavar="R[,R]"),
+    Field("label_selector", _string, None, "only watch objects matching this label selector "
+          "(e.g. app=web,tier!=cache); Events carry no such labels, so they are not filtered",
+          metavar="SELECTOR"),
+    Field("shard", _positive_int, 0, "this replica's shard: keeps namespaces whose hash falls "
+          "to it; cluster-scoped objects go to shard 0", metavar="I"),
+    Field("total_shards", _count, 1, "how many shards the namespaces are split into",
+          metavar="N"),
     Field("exporter", _string, "otlp", "where spans go", choices=("console", "otlp", "jsonl")),
     Field("otlp_endpoint", _string, None, "OTLP endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT, "
           "else localhost:4317 for grpc, http://localhost:4318 for http)", metavar="URL"),
@@ -109,6 +166,22 @@ FIELDS: tuple[Field, ...] = (
     Field("otlp_headers", _mapping, (), "extra OTLP headers, key=value[,key=value] "
           "(e.g. authorization)", metavar="K=V"),
     Field("otlp_timeout", parse_duration, 10.0, "OTLP export timeout", metavar="DURATION"),
+    Field("otlp_compression", _string, "none", "compress OTLP requests",
+          choices=("none", "gzip")),
+    Field("otlp_ca_file", _string, None, "CA bundle to verify the OTLP endpoint's TLS "
+          "certificate (default: system roots)", metavar="FILE"),
+    Field("otlp_insecure", _bool, False, "send OTLP in plaintext to a bare host:port endpoint "
+          "(http:// endpoints and loopback hosts are plaintext anyway)"),
+    Field("sample_ratio", _ratio, 1.0, "share of ordinary lifecycles exported (slow and "
+          "failed ones always are), decided per trace id", metavar="RATIO"),
+    Field("sample_keep_slower_than", parse_duration, 30.0, "always export lifecycles that "
+          "took longer than this", metavar="DURATION"),
+    Field("export_queue_size", _count, 200_000, "spans buffered for export; beyond it the "
+          "oldest are dropped (and counted)", metavar="SPANS"),
+    Field("flush_timeout", parse_duration, 10.0, "on SIGTERM/SIGINT, how long to keep sending "
+          "finished spans before exiting", metavar="DURATION"),
+    Field("ops_address", _address, ":8080", "listen address of /healthz, /readyz and /metrics "
+          "(empty disables)", metavar="HOST:PORT"),
     Field("output", _string, None, "file for --exporter jsonl ('-' for stdout)", metavar="FILE"),
     Field("cluster_name", _string, "", "k8s.cluster.name resource attribute on every span",
           metavar="NAME"),
@@ -125,6 +198,10 @@ FIELDS: tuple[Field, ...] = (
 )
 _BY_NAME = {f.name: f for f in FIELDS}
 ENV_PREFIX = "TRACEWATCH_"
+# Docker-link style variables the kubelet injects for Services (TRACEWATCH_METRICS_SERVICE_HOST).
+_SERVICE_LINK = re.compile(
+    r"^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[A-Z0-9_]+)?)$"
+)
 # Variables that choose where settings come from rather than being settings.
 _ENV_META = {"TRACEWATCH_CONFIG"}
 
@@ -134,11 +211,23 @@ class Settings:
     kubeconfig: str | None = None
     context: str | None = None
     namespace: tuple[str, ...] = ()
+    resources: tuple[str, ...] = DEFAULT_RESOURCES
+    label_selector: str | None = None
+    shard: int = 0
+    total_shards: int = 1
     exporter: str = "otlp"
     otlp_endpoint: str | None = None
     otlp_protocol: str = "grpc"
     otlp_headers: tuple[tuple[str, str], ...] = ()
     otlp_timeout: float = 10.0
+    otlp_compression: str = "none"
+    otlp_ca_file: str | None = None
+    otlp_insecure: bool = False
+    sample_ratio: float = 1.0
+    sample_keep_slower_than: float = 30.0
+    export_queue_size: int = 200_000
+    flush_timeout: float = 10.0
+    ops_address: str = ":8080"
     output: str | None = None
     cluster_name: str = ""
     settle_delay: float = 2.0
@@ -198,6 +287,8 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
         if not var.startswith(ENV_PREFIX) or var in _ENV_META:
             continue
         name = var[len(ENV_PREFIX) :].lower()
+        if name not in _BY_NAME and _SERVICE_LINK.match(var):
+            continue  # the kubelet's Service environment (a Service named tracewatch-*)
         if name not in _BY_NAME:
             raise ConfigError(f"environment: unknown variable {var}")
         out[name] = _coerce(name, raw, f"environment {var}")
@@ -233,5 +324,8 @@ def load(
 
 
 def _check(settings: Settings) -> None:
+    if settings.shard >= settings.total_shards:
+        raise ConfigError(f"'shard' must be below 'total_shards' ({settings.total_shards}), "
+                          f"got {settings.shard}")
     if settings.exporter == "jsonl" and not settings.output:
         raise ConfigError("'output' is required with exporter jsonl (e.g. --output spans.jsonl)")

@@ -1,11 +1,17 @@
-"""The daemon: informers -> engine -> export queue -> exporter, and a shutdown that flushes.
+"""The daemon: informers -> engine -> sampling -> export queue -> exporter; ops server; shutdown.
 
 One task per informer puts observations on a bounded queue (a full queue
 slows the watch streams down rather than dropping what they saw); one task
 feeds the engine, which is the only owner of lifecycle state; a ticker lets
-engine time pass between observations; one task drives the exporter from a
-bounded span queue (`SpanQueue`). `Pipeline.run` returns after `stop` is set
-and what was finished has been flushed within the flush deadline.
+engine time pass between observations. Each step's emitted lifecycles are
+sampled whole (`export.sampling`), observed by the metrics, and put on the
+bounded `ExportQueue`, whose task drives the exporter. `Pipeline.run` returns
+after `stop` is set, once what was finished has been flushed within the
+flush deadline. `run_daemon` adds the ops server and the signal handling.
+
+Leader election plugs in as an `ExportGate`: a standby replica watches and
+reconstructs like the leader (so it can take over warm) but only the replica
+whose gate is open queues spans for export.
 """
 
 from __future__ import annotations
@@ -16,26 +22,39 @@ import os
 import signal
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import structlog
 
-from tracewatch.config import Settings
+from tracewatch.config import FIELDS, Settings
 from tracewatch.core.engine import Engine, EngineOptions
 from tracewatch.core.observations import Observation
-from tracewatch.core.spans import SpanRecord
-from tracewatch.export.base import ExportResult, SpanExporter
+from tracewatch.core.spans import AttributeValue, SpanRecord
+from tracewatch.export.base import SpanExporter
 from tracewatch.export.factory import create_exporter
+from tracewatch.export.otlp_config import resolve_otlp_config, resource_from_env
+from tracewatch.export.queue import ExportQueue, QueueOptions
+from tracewatch.export.sampling import SamplingPolicy, sample
 from tracewatch.kube.connection import ApiConnection
-from tracewatch.kube.informer import Informer
+from tracewatch.kube.sharding import Shard
+from tracewatch.kube.watchset import build_informers
+from tracewatch.ops.health import LoopMonitor
+from tracewatch.ops.metrics import Metrics
+from tracewatch.ops.server import OpsServer
 
 log = structlog.get_logger(__name__)
 
-WATCHED_RESOURCES = ("pods", "events")
 SECOND_NS = 1_000_000_000
+
+
+class ExportGate(Protocol):
+    """Whether this replica exports now; leader election implements it (the leader's is open)."""
+
+    @property
+    def exporting(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,56 +66,12 @@ class PipelineOptions:
     """How often engine time advances without observations (bounds emission lag)."""
     observation_queue: int = 10_000
     """Observations buffered between the watches and the engine."""
-    span_queue: int = 200_000
-    """Spans buffered for export; beyond it the oldest are dropped (and counted)."""
-    export_batch: int = 1024
-    retry_delays_s: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
-    """Waits between attempts at a batch the backend may accept later (last one repeats)."""
-    flush_deadline_s: float = 10.0
-
-
-class SpanQueue:
-    """Finished spans waiting for export: bounded, oldest dropped first, drops counted."""
-
-    def __init__(self, *, limit: int) -> None:
-        self._items: deque[SpanRecord] = deque()
-        self._limit = limit
-        self._ready = asyncio.Event()
-        self.dropped = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def extend(self, spans: Sequence[SpanRecord]) -> None:
-        self._items.extend(spans)
-        overflow = len(self._items) - self._limit
-        for _ in range(max(overflow, 0)):
-            self._items.popleft()
-        self.dropped += max(overflow, 0)
-        if self._items:
-            self._ready.set()
-
-    def take(self, n: int) -> list[SpanRecord]:
-        batch = [self._items.popleft() for _ in range(min(n, len(self._items)))]
-        if not self._items:
-            self._ready.clear()
-        return batch
-
-    def put_back(self, batch: list[SpanRecord]) -> None:
-        """Return an unexported batch to the front, keeping order; the bound still holds."""
-        room = self._limit - len(self._items)
-        keep = batch[len(batch) - max(room, 0) :] if room < len(batch) else batch
-        self.dropped += len(batch) - len(keep)
-        self._items.extendleft(reversed(keep))
-        if self._items:
-            self._ready.set()
-
-    async def wait(self) -> None:
-        await self._ready.wait()
+    queue: QueueOptions | None = None
+    """Export queue tuning; None: the defaults, bounded by the `export_queue_size` setting."""
 
 
 class Pipeline:
-    """Informers for the watched resources feeding one engine and one exporter."""
+    """Informers for the watched resources feeding one engine, sampling, and one export queue."""
 
     def __init__(
         self,
@@ -105,6 +80,7 @@ class Pipeline:
         connection: ApiConnection,
         exporter: SpanExporter,
         options: PipelineOptions | None = None,
+        gate: ExportGate | None = None,
     ) -> None:
         self.options = options or PipelineOptions()
         self.engine = Engine(
@@ -115,26 +91,54 @@ class Pipeline:
             )
         )
         self.exporter = exporter
+        self.gate = gate
+        self.sampling = SamplingPolicy(
+            ratio=settings.sample_ratio,
+            keep_slower_than_ns=int(settings.sample_keep_slower_than * SECOND_NS),
+        )
+        self.flush_timeout_s = settings.flush_timeout
+        self.metrics = Metrics()
+        self.queue = ExportQueue(
+            exporter=exporter,
+            options=self.options.queue or QueueOptions(max_spans=settings.export_queue_size),
+            on_export=self.metrics.record_export,
+        )
         self.observations: asyncio.Queue[Observation] = asyncio.Queue(
             maxsize=self.options.observation_queue
         )
-        self.spans = SpanQueue(limit=self.options.span_queue)
-        namespaces: Sequence[str | None] = settings.namespace or (None,)
-        self.informers = [
-            Informer(connection=connection, resource=resource, namespace=ns,
-                     sink=self.observations.put)
-            for resource in WATCHED_RESOURCES
-            for ns in namespaces
-        ]
+        self.informers = build_informers(
+            connection=connection,
+            sink=self.observations.put,
+            resources=settings.resources,
+            namespaces=settings.namespace,
+            label_selector=settings.label_selector,
+            shard=Shard(index=settings.shard, total=settings.total_shards),
+        )
+        state = self.metrics.state
+        state.informers, state.queue, state.engine = self.informers, self.queue, self.engine
+        state.ready = lambda: self.ready
+        self._observed = state.observations
         self.traces_emitted = 0
-        self.spans_exported = 0
-        self.spans_failed = 0
         self._emitted = asyncio.Condition()
 
     @property
     def ready(self) -> bool:
         """Every informer has listed once and none is failing authorization."""
         return all(i.has_synced and not i.auth_failing for i in self.informers)
+
+    @property
+    def spans_exported(self) -> int:
+        return self.queue.stats.exported
+
+    def readiness(self) -> tuple[bool, Mapping[str, Any]]:
+        """`ready` with the informers holding it back (for /readyz)."""
+        waiting = [
+            {"resource": i.resource.name, "namespace": i.namespace or "*",
+             "synced": i.has_synced, "auth_failing": i.auth_failing}
+            for i in self.informers
+            if not i.has_synced or i.auth_failing
+        ]
+        return not waiting, {"informers_not_ready": waiting}
 
     async def wait_for_traces(self, count: int) -> None:
         """Return once at least `count` traces have been emitted by the engine."""
@@ -149,7 +153,7 @@ class Pipeline:
             asyncio.create_task(self._consume(), name="engine"),
             asyncio.create_task(self._tick(), name="ticker"),
         ]
-        exporting = asyncio.create_task(self._export_loop(), name="exporter")
+        self.queue.start()
         try:
             await stop.wait()
         finally:
@@ -161,20 +165,22 @@ class Pipeline:
             await asyncio.gather(*workers, return_exceptions=True)
             # What was received is folded in; lifecycles that ended are emitted without settling.
             while not self.observations.empty():
-                await self._publish(self.engine.observe(self.observations.get_nowait()))
+                await self._fold(self.observations.get_nowait())
             await self._publish(self.engine.drain())
-            exporting.cancel()
-            await asyncio.gather(exporting, return_exceptions=True)
-            await self._flush()
+            flushed = await self.queue.flush(timeout_s=self.flush_timeout_s)
             await self.exporter.shutdown()
-            log.info("pipeline.stopped", traces=self.traces_emitted,
-                     spans_exported=self.spans_exported, spans_dropped=self.spans.dropped,
+            stats = self.queue.stats
+            log.info("pipeline.stopped", traces=self.traces_emitted, flushed=flushed,
+                     spans_exported=stats.exported, spans_dropped=sum(stats.dropped.values()),
                      in_progress=self.engine.tracked)
 
     async def _consume(self) -> None:
         while True:
-            observation = await self.observations.get()
-            await self._publish(self.engine.observe(observation))
+            await self._fold(await self.observations.get())
+
+    async def _fold(self, observation: Observation) -> None:
+        self._observed[(observation.resource, observation.change.value)] += 1
+        await self._publish(self.engine.observe(observation))
 
     async def _tick(self) -> None:
         while True:
@@ -184,71 +190,68 @@ class Pipeline:
     async def _publish(self, spans: list[SpanRecord]) -> None:
         if not spans:
             return
-        self.spans.extend(spans)
+        sampled = sample(spans, policy=self.sampling)
+        self.metrics.observe_emitted(spans, kept_trace_ids=sampled.kept_trace_ids,
+                                     sampled_out=sampled.dropped_spans)
+        if self.gate is None or self.gate.exporting:
+            self.queue.put(sampled.kept)
+        else:
+            self.queue.discard(sampled.kept, reason="standby")
         roots = sum(1 for s in spans if s.is_root)
         if roots:
             async with self._emitted:
                 self.traces_emitted += roots
                 self._emitted.notify_all()
 
-    async def _export_loop(self) -> None:
-        attempt = 0
-        while True:
-            await self.spans.wait()
-            batch = self.spans.take(self.options.export_batch)
-            result = await self.exporter.export(batch)
-            if result is ExportResult.SUCCESS:
-                self.spans_exported += len(batch)
-                attempt = 0
-            elif result is ExportResult.RETRYABLE_FAILURE:
-                self.spans.put_back(batch)
-                delays = self.options.retry_delays_s
-                await asyncio.sleep(delays[min(attempt, len(delays) - 1)])
-                attempt += 1
-            else:
-                self.spans_failed += len(batch)
-                log.error("export.batch_rejected", spans=len(batch))
 
-    async def _flush(self) -> None:
-        deadline = time.monotonic() + self.options.flush_deadline_s
-        while len(self.spans) and time.monotonic() < deadline:
-            batch = self.spans.take(self.options.export_batch)
-            remaining = max(deadline - time.monotonic(), 0.1)
-            try:
-                result = await asyncio.wait_for(self.exporter.export(batch), remaining)
-            except TimeoutError:
-                result = ExportResult.RETRYABLE_FAILURE
-            if result is ExportResult.SUCCESS:
-                self.spans_exported += len(batch)
-            elif result is ExportResult.RETRYABLE_FAILURE:
-                self.spans.put_back(batch)
-                await asyncio.sleep(min(0.5, max(deadline - time.monotonic(), 0)))
-            else:
-                self.spans_failed += len(batch)
-        if len(self.spans):
-            log.warning("pipeline.flush_incomplete", spans_left=len(self.spans))
+_OTLP_OPTIONS = {
+    "otlp_endpoint": "endpoint",
+    "otlp_protocol": "protocol",
+    "otlp_headers": "headers",
+    "otlp_timeout": "timeout_s",
+    "otlp_ca_file": "ca_file",
+    "otlp_insecure": "insecure",
+}
+_FIELD_DEFAULTS = {f.name: f.default for f in FIELDS}
 
 
-def exporter_from_settings(settings: Settings) -> SpanExporter:
-    """The exporter the settings name; ValueError/OSError with a one-line reason."""
-    endpoint = settings.otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-    resource: tuple[tuple[str, str], ...] = ()
+def _given(settings: Settings, name: str) -> bool:
+    """Set on purpose (file, environment, flag), as opposed to left at its default."""
+    source = settings.sources.get(name)
+    if source is not None:
+        return source != "default"
+    return getattr(settings, name) != _FIELD_DEFAULTS[name]
+
+
+def exporter_from_settings(
+    settings: Settings, *, environ: Mapping[str, str] | None = None
+) -> SpanExporter:
+    """The exporter the settings name; ValueError/OSError with a one-line reason.
+
+    OTLP options the user did not set fall back to the standard
+    `OTEL_EXPORTER_OTLP_*` variables (see `export.otlp_config`).
+    """
+    environ = os.environ if environ is None else environ
+    resource: dict[str, AttributeValue] = dict(resource_from_env(environ))
     if settings.cluster_name:
-        resource = (("k8s.cluster.name", settings.cluster_name),)
+        resource["k8s.cluster.name"] = settings.cluster_name
+    attributes = tuple(resource.items())
+    if settings.exporter == "otlp":
+        explicit: dict[str, Any] = {
+            option: getattr(settings, name)
+            for name, option in _OTLP_OPTIONS.items()
+            if _given(settings, name)
+        }
+        if _given(settings, "otlp_compression"):
+            explicit["compression"] = settings.otlp_compression == "gzip"
+        config = resolve_otlp_config(explicit=explicit, environ=environ)
+        return config.create_exporter(resource_attributes=attributes)
     output = settings.output
     stream = None
     if settings.exporter == "jsonl" and output == "-":
         output, stream = None, sys.stdout
-    return create_exporter(
-        kind=settings.exporter,
-        otlp_endpoint=endpoint,
-        otlp_protocol=settings.otlp_protocol,
-        output=output,
-        stream=stream,
-        resource_attributes=resource,
-        headers=dict(settings.otlp_headers),
-        timeout_s=settings.otlp_timeout,
-    )
+    return create_exporter(kind=settings.exporter, output=output, stream=stream,
+                           resource_attributes=attributes)
 
 
 async def connect(settings: Settings) -> ApiConnection:
@@ -261,7 +264,11 @@ async def connect(settings: Settings) -> ApiConnection:
 
 
 async def run_daemon(*, settings: Settings) -> int:
-    """`tracewatch run`: watch until SIGTERM/SIGINT, then flush and exit 0."""
+    """`tracewatch run`: watch until SIGTERM/SIGINT, then flush and exit 0.
+
+    A second signal abandons the flush (exit 1). Exit 2: bad configuration or
+    credentials; exit 1: the ops address cannot be bound.
+    """
     try:
         exporter = exporter_from_settings(settings)
     except (ValueError, OSError) as exc:
@@ -274,13 +281,64 @@ async def run_daemon(*, settings: Settings) -> int:
               file=sys.stderr)
         await exporter.shutdown()
         return 2
+    async with connection:
+        pipeline = Pipeline(settings=settings, connection=connection, exporter=exporter)
+        ops = None
+        if settings.ops_address:
+            ops = OpsServer(
+                address=settings.ops_address,
+                registry=pipeline.metrics.registry,
+                readiness=pipeline.readiness,
+                monitor=LoopMonitor(on_lag=pipeline.metrics.loop_lag.set),
+            )
+            try:
+                await ops.start()
+            except OSError as exc:
+                print(f"tracewatch run: error: cannot listen on {settings.ops_address!r} "
+                      f"(ops_address): {exc.strerror or exc}", file=sys.stderr)
+                await exporter.shutdown()
+                return 1
+        log.info("tracewatch.starting", server=connection.base_url, exporter=settings.exporter,
+                 namespaces=list(settings.namespace) or "all")
+        # Leader election (--leader-elect) will start its elector here and pass it as `gate`.
+        try:
+            return await _run_until_signalled(pipeline)
+        finally:
+            if ops is not None:
+                await ops.stop()
+
+
+async def _run_until_signalled(pipeline: Pipeline) -> int:
     stop = asyncio.Event()
+    running = asyncio.create_task(pipeline.run(stop), name="pipeline")
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not stop.is_set():
+            log.info("tracewatch.stopping", signal=sig.name)
+            stop.set()
+        else:
+            log.warning("tracewatch.stop_forced", signal=sig.name)
+            running.cancel()
+
+    installed = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    log.info("tracewatch.starting", server=connection.base_url, exporter=settings.exporter,
-             namespaces=list(settings.namespace) or "all")
-    async with connection:
-        await Pipeline(settings=settings, connection=connection, exporter=exporter).run(stop)
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+    try:
+        await running
+    except asyncio.CancelledError:
+        if stop.is_set() and not _cancelling():
+            return 1  # a second signal cut the flush short
+        raise
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
     return 0
+
+
+def _cancelling() -> bool:
+    """Whether the current task itself is being cancelled (not just the pipeline task)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

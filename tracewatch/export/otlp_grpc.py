@@ -66,6 +66,13 @@ def _retry_delay(metadata: object) -> float | None:
     return None
 
 
+# gRPC's own reconnect backoff grows to 120 s; after a backend outage that would delay the
+# export queue's retries long after the backend is back. Keep reconnects brisk.
+_CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5000),
+)
+
 class OtlpGrpcExporter:
     """Sends span batches to an OTLP/gRPC endpoint (`host:port`, `http://…` or `https://…`).
 
@@ -112,10 +119,12 @@ class OtlpGrpcExporter:
         if self._tls:
             credentials = grpc.ssl_channel_credentials(root_certificates=self._ca)
             channel = grpc.aio.secure_channel(
-                self._target, credentials, compression=self._compression
+                self._target, credentials, compression=self._compression, options=_CHANNEL_OPTIONS
             )
         else:
-            channel = grpc.aio.insecure_channel(self._target, compression=self._compression)
+            channel = grpc.aio.insecure_channel(
+                self._target, compression=self._compression, options=_CHANNEL_OPTIONS
+            )
         self._channel = channel
         self._call = channel.unary_unary(
             EXPORT_METHOD,
