@@ -426,3 +426,106 @@ def test_deletion_during_startup_ends_it_as_deleted() -> None:
     [create] = _named(spans, "k8s.CreatePod")
     assert create.attribute("tracewatch.outcome") == "deleted"
     assert create.end_ns == requested
+
+
+def test_two_quick_updates_supersede_in_turn() -> None:
+    """Gen 2 then gen 3 within 100 ms: gen 2's trace ends superseded at gen 3's start,
+    links chain gen 3 -> gen 2, and only gen 3 completes."""
+    g2, g3 = T0 + 10_000 * MS, T0 + 10_100 * MS
+    stream = [
+        workload_obs(
+            T0 + 5 * MS,
+            deployment(
+                observed=1, updated=2, ready=2, total=2, progressing="NewReplicaSetAvailable"
+            ),
+            Change.ADDED,
+        ),
+        workload_obs(
+            g2 + 2 * MS,
+            deployment(generation=2, observed=1, updated=2, ready=2, total=2, spec_written_ns=g2),
+        ),
+        workload_obs(
+            g3 + 2 * MS,
+            deployment(generation=3, observed=1, updated=2, ready=2, total=2, spec_written_ns=g3),
+        ),
+        workload_obs(
+            T0 + 14_000 * MS,
+            deployment(
+                generation=3,
+                observed=3,
+                updated=2,
+                ready=2,
+                total=2,
+                progressing="NewReplicaSetAvailable",
+                at_ns=T0 + 14_000 * MS,
+                spec_written_ns=g3,
+            ),
+        ),
+    ]
+    rollouts = sorted(_named(_run(stream), "k8s.RolloutDeployment"), key=lambda s: s.start_ns)
+    outcomes = [
+        (r.attribute("k8s.object.generation"), r.attribute("tracewatch.outcome")) for r in rollouts
+    ]
+    assert outcomes == [(1, "completed"), (2, "superseded"), (3, "completed")]
+    second, third = rollouts[1], rollouts[2]
+    assert second.end_ns == third.start_ns == g3 + 2 * MS
+    assert [(link.trace_id, link.span_id) for link in third.links] == [
+        (second.trace_id, second.span_id)
+    ]
+
+
+def test_daemonset_rollout_completes_by_rollout_status_rules() -> None:
+    """A DaemonSet generation completes when updated and available reach desired."""
+    from tracewatch.core.snapshots import DaemonSet
+
+    def ds(updated: int, available: int, observed: int = 1) -> DaemonSet:
+        return snapshot(
+            DaemonSet,
+            {
+                "metadata": meta("agent", "ds-1", created_ns=T0),
+                "status": {
+                    "observedGeneration": observed,
+                    "desiredNumberScheduled": 3,
+                    "updatedNumberScheduled": updated,
+                    "numberAvailable": available,
+                },
+            },
+        )
+
+    stream = [
+        workload_obs(T0 + 5 * MS, ds(0, 0, observed=0), Change.ADDED),
+        workload_obs(T0 + 1_000 * MS, ds(3, 2)),
+        workload_obs(T0 + 2_000 * MS, ds(3, 3)),
+    ]
+    [rollout] = _named(_run(stream), "k8s.RolloutDaemonSet")
+    assert rollout.attribute("tracewatch.outcome") == "completed"
+    assert (rollout.end_ns - T0) // MS == 2_000
+    assert rollout.attribute("k8s.daemonset.name") == "agent"
+
+
+def test_unschedulable_then_scheduled_records_failed_attempts() -> None:
+    """FailedScheduling Events become span events on scheduler.SchedulePod."""
+    from .builders import scheduler_event
+
+    story = PodStory(created_ns=T0, uid="big", name="big")
+    stream = [
+        obs(T0 + 5 * MS, story.snapshot(), Change.ADDED),
+        obs(
+            T0 + 50 * MS,
+            scheduler_event(
+                pod_name="big",
+                uid="big",
+                reason="FailedScheduling",
+                message="0/3 nodes are available: 3 Insufficient cpu.",
+                at_ns=T0 + 40 * MS,
+            ),
+        ),
+        obs(T0 + 5_050 * MS, scheduler_event(pod_name="big", uid="big", at_ns=T0 + 5_040 * MS)),
+        obs(T0 + 5_060 * MS, story.schedule(T0 + 5_045 * MS)),
+        obs(T0 + 6_000 * MS, story.started("app", T0 + 6_000 * MS)),
+        obs(T0 + 6_500 * MS, story.condition("Ready", T0 + 6_500 * MS)),
+    ]
+    [schedule] = _named(_run(stream), "scheduler.SchedulePod")
+    assert (schedule.end_ns - T0) // MS == 5_040
+    assert [(e.name, (e.time_ns - T0) // MS) for e in schedule.events] == [("FailedScheduling", 40)]
+    assert "Insufficient cpu" in str(schedule.events[0].attributes)

@@ -112,7 +112,8 @@ class Engine:
 
     def observe(self, obs: Observation) -> list[SpanRecord]:
         """Fold one observation in; returns the spans of every lifecycle now due."""
-        self.now_ns = max(self.now_ns, obs.observed_at_ns)
+        # What was due before this observation leaves first, so trackers see only open work.
+        out = self.advance(obs.observed_at_ns)
         obj = obs.obj
         if isinstance(obj, Event):
             self._observe_event(obs, obj)
@@ -120,7 +121,9 @@ class Engine:
             tracker = self._by_type.get(type(obj))
             if tracker is not None:
                 tracker.observe(obs, obj, self)
-        return self.advance(self.now_ns)
+        if self._emit_heap and self._emit_heap[0][0] <= self.now_ns:
+            out += self.advance(self.now_ns)
+        return out
 
     def advance(self, now_ns: int) -> list[SpanRecord]:
         """Let time pass: emit settled lifecycles and close those over the time limit."""
@@ -182,11 +185,13 @@ class Engine:
         self._seq += 1
         heapq.heappush(self._emit_heap, (due, self._seq, lifecycle.uid, lifecycle.key))
 
-    def current(self, uid: str, prefix: str = "") -> Lifecycle | None:
-        for key, lc in self._open.get(uid, {}).items():
-            if key.startswith(prefix):
-                return lc
-        return None
+    def current(self, uid: str, key: str | None = None) -> Lifecycle | None:
+        open_ = self._open.get(uid)
+        if not open_:
+            return None
+        if key is not None:
+            return open_.get(key)
+        return max(open_.values(), key=lambda lc: lc.start.ns)
 
     def was_emitted(self, uid: str, key: str) -> bool:
         return key in self._emitted.get(uid, ())

@@ -30,8 +30,8 @@ class Ledger(Protocol):
     def ended(self, lifecycle: Lifecycle) -> None:
         """The lifecycle has ended: emit it after the settle delay."""
 
-    def current(self, uid: str, prefix: str = "") -> Lifecycle | None:
-        """The open (not yet emitted) lifecycle of `uid` whose key starts with `prefix`."""
+    def current(self, uid: str, key: str | None = None) -> Lifecycle | None:
+        """The open (not yet emitted) lifecycle of `uid` with `key`, or its latest if None."""
 
     def was_emitted(self, uid: str, key: str) -> bool:
         """True if this lifecycle was emitted already (this run or, via the state file, before)."""

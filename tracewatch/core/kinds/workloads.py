@@ -203,18 +203,16 @@ class WorkloadTracker:
             ledger.forget(uid)
             return
         key = f"gen-{meta.generation}" if self.rules.per_generation else "run"
-        current = ledger.current(uid)
-        if current is not None and current.key != key:
-            if _generation(current) > meta.generation:
-                return  # an older version delivered late: nothing new
-            new_start = self._start(meta, at_ns, current.state.last_observed_ns)
-            if current.end is None:
-                current.finish(new_start, Outcome.SUPERSEDED, reason="NewGeneration")
-                ledger.ended(current)
-            previous, current = current, None
-        else:
-            previous = None
+        current = ledger.current(uid, key)
         if current is None:
+            previous = ledger.current(uid)
+            if previous is not None:
+                if _generation(previous) > meta.generation:
+                    return  # an older version delivered late: nothing new
+                if previous.end is None:
+                    new_start = self._start(meta, at_ns, previous.state.last_observed_ns)
+                    previous.finish(new_start, Outcome.SUPERSEDED, reason="NewGeneration")
+                    ledger.ended(previous)
             if ledger.was_emitted(uid, key):
                 return
             current = self._open(obj, key, at_ns, ledger, previous)
