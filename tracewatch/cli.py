@@ -37,9 +37,13 @@ examples:
 """
 
 _DEMO_EPILOG = """\
-The demo starts a simulated Kubernetes API server with a scheduler and kubelets
-on 127.0.0.1, creates a few pods, runs the real tracewatch pipeline against it
-over HTTP and prints the traces it reconstructed. It exits by itself.
+The demo starts a simulated Kubernetes API server with a scheduler, kubelets
+and controllers on 127.0.0.1, runs a scenario against it, runs the real
+tracewatch pipeline against it over HTTP and prints the traces it
+reconstructed. It exits by itself.
+
+scenarios:
+{scenarios}
 """
 
 
@@ -97,11 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="trace pod startups on a built-in simulated cluster and print them",
         description="Run tracewatch end to end against a simulated cluster and print the traces.",
-        epilog=_DEMO_EPILOG,
+        epilog=_DEMO_EPILOG.format(scenarios=_scenario_list()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    demo.add_argument("--scenario", default="startup", metavar="NAME",
+                      help="what the simulated cluster does (default: startup; list below)")
     demo.add_argument("--pods", type=int, default=3, metavar="N",
-                      help="how many pods the scenario creates (default: 3)")
+                      help="how many pods the startup scenario creates (default: 3)")
     demo.add_argument("--seed", type=int, default=None, metavar="N",
                       help="random seed for the simulated latencies")
     _add_settings_flags(demo, skip=("kubeconfig", "context", "ops_address"))
@@ -203,6 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         defaults = {"exporter": "console", "settle_delay": 0.5, "log_level": "warning"}
         if args.pods < 1 or args.pods > 500:
             parser.exit(EXIT_USAGE, "tracewatch demo: error: --pods must be between 1 and 500\n")
+        from tracewatch.sim.scenarios import SCENARIOS
+
+        if args.scenario not in SCENARIOS:
+            parser.exit(EXIT_USAGE, f"tracewatch demo: error: unknown scenario {args.scenario!r} "
+                        f"(choose from {', '.join(sorted(SCENARIOS))})\n")
     try:
         settings = load(flags=flags, config_file=args.config, defaults=defaults)
     except ConfigError as exc:
@@ -254,4 +265,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await run_daemon(settings=settings)
     from tracewatch.demo import run_demo
 
-    return await run_demo(settings=settings, pods=args.pods, seed=args.seed)
+    return await run_demo(
+        settings=settings, scenario=args.scenario, pods=args.pods, seed=args.seed
+    )
+
+
+def _scenario_list() -> str:
+    from tracewatch.sim.scenarios import SCENARIOS
+
+    return "\n".join(f"  {name:<20} {SCENARIOS[name].description}" for name in sorted(SCENARIOS))

@@ -191,6 +191,20 @@ FIELDS: tuple[Field, ...] = (
           "long as timed_out", metavar="DURATION"),
     Field("backfill", parse_duration, 600.0, "at start-up, emit lifecycles that finished within "
           "this look-back", metavar="DURATION"),
+    Field("state_file", _string, None, "file recording which lifecycles were emitted, so a "
+          "restart never emits one twice (e.g. on an emptyDir volume)", metavar="FILE"),
+    Field("leader_elect", _bool, False, "run as one of several replicas: only the holder of "
+          "the Lease exports, the others watch and stand by to take over"),
+    Field("lease_namespace", _string, None, "namespace of the leader-election Lease (default: "
+          "$POD_NAMESPACE, else the service account's namespace, else default)", metavar="NS"),
+    Field("lease_name", _string, "tracewatch", "name of the leader-election Lease",
+          metavar="NAME"),
+    Field("lease_duration", parse_duration, 15.0, "a standby takes over a Lease not renewed "
+          "for this long (whole seconds)", metavar="DURATION"),
+    Field("renew_deadline", parse_duration, 10.0, "the leader stops exporting when it could "
+          "not renew the Lease for this long", metavar="DURATION"),
+    Field("retry_period", parse_duration, 2.0, "how often the Lease is renewed or tried",
+          metavar="DURATION"),
     Field("log_format", _string, "auto", "log format; auto is console on a terminal, json "
           "elsewhere", choices=("auto", "console", "json")),
     Field("log_level", _string, "info", "log level",
@@ -233,6 +247,13 @@ class Settings:
     settle_delay: float = 2.0
     lifecycle_timeout: float = 900.0
     backfill: float = 600.0
+    state_file: str | None = None
+    leader_elect: bool = False
+    lease_namespace: str | None = None
+    lease_name: str = "tracewatch"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
     log_format: str = "auto"
     log_level: str = "info"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -324,8 +345,27 @@ def load(
 
 
 def _check(settings: Settings) -> None:
+    _check_leader_election(settings)
     if settings.shard >= settings.total_shards:
         raise ConfigError(f"'shard' must be below 'total_shards' ({settings.total_shards}), "
                           f"got {settings.shard}")
     if settings.exporter == "jsonl" and not settings.output:
         raise ConfigError("'output' is required with exporter jsonl (e.g. --output spans.jsonl)")
+
+
+def _check_leader_election(settings: Settings) -> None:
+    """client-go's constraints: retry_period x 1.2 < renew_deadline < lease_duration."""
+    duration, deadline, retry = (
+        settings.lease_duration, settings.renew_deadline, settings.retry_period
+    )
+    if duration < 1 or duration != int(duration):
+        raise ConfigError(f"'lease_duration' must be whole seconds, at least 1s (the Lease "
+                          f"stores seconds), got {duration:g}s")
+    if not deadline < duration:
+        raise ConfigError(f"'renew_deadline' ({deadline:g}s) must be shorter than "
+                          f"'lease_duration' ({duration:g}s)")
+    if not 0 < retry * 1.2 < deadline:
+        raise ConfigError(f"'retry_period' ({retry:g}s) must be above 0 and below "
+                          f"'renew_deadline' / 1.2 ({deadline / 1.2:g}s)")
+    if not settings.lease_name:
+        raise ConfigError("'lease_name' must not be empty")

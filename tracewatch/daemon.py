@@ -22,12 +22,13 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
+from prometheus_client import CollectorRegistry, Gauge
 
 from tracewatch.config import FIELDS, Settings
 from tracewatch.core.engine import Engine, EngineOptions
@@ -39,8 +40,15 @@ from tracewatch.export.otlp_config import resolve_otlp_config, resource_from_env
 from tracewatch.export.queue import ExportQueue, QueueOptions
 from tracewatch.export.sampling import SamplingPolicy, sample
 from tracewatch.kube.connection import ApiConnection
+from tracewatch.kube.leader import (
+    LeaderElector,
+    LeaseConfig,
+    default_identity,
+    default_lease_namespace,
+)
 from tracewatch.kube.sharding import Shard
 from tracewatch.kube.watchset import build_informers
+from tracewatch.ops import statefile
 from tracewatch.ops.health import LoopMonitor
 from tracewatch.ops.metrics import Metrics
 from tracewatch.ops.server import OpsServer
@@ -66,6 +74,8 @@ class PipelineOptions:
     """How often engine time advances without observations (bounds emission lag)."""
     observation_queue: int = 10_000
     """Observations buffered between the watches and the engine."""
+    state_save_interval_s: float = 10.0
+    """How often the state file is rewritten (a crash re-emits at most this much)."""
     queue: QueueOptions | None = None
     """Export queue tuning; None: the defaults, bounded by the `export_queue_size` setting."""
 
@@ -83,19 +93,13 @@ class Pipeline:
         gate: ExportGate | None = None,
     ) -> None:
         self.options = options or PipelineOptions()
-        self.engine = Engine(
-            options=EngineOptions(
-                settle_delay_ns=int(settings.settle_delay * SECOND_NS),
-                lifecycle_timeout_ns=int(settings.lifecycle_timeout * SECOND_NS),
-                backfill_ns=int(settings.backfill * SECOND_NS),
-            )
+        self.state_file = settings.state_file
+        self.engine = engine_for(
+            settings, emitted=statefile.load(self.state_file) if self.state_file else ()
         )
         self.exporter = exporter
         self.gate = gate
-        self.sampling = SamplingPolicy(
-            ratio=settings.sample_ratio,
-            keep_slower_than_ns=int(settings.sample_keep_slower_than * SECOND_NS),
-        )
+        self.sampling = sampling_for(settings)
         self.flush_timeout_s = settings.flush_timeout
         self.metrics = Metrics()
         self.queue = ExportQueue(
@@ -153,6 +157,8 @@ class Pipeline:
             asyncio.create_task(self._consume(), name="engine"),
             asyncio.create_task(self._tick(), name="ticker"),
         ]
+        if self.state_file:
+            workers.append(asyncio.create_task(self._save_state_periodically(), name="state"))
         self.queue.start()
         try:
             await stop.wait()
@@ -169,10 +175,25 @@ class Pipeline:
             await self._publish(self.engine.drain())
             flushed = await self.queue.flush(timeout_s=self.flush_timeout_s)
             await self.exporter.shutdown()
+            self._save_state()
             stats = self.queue.stats
             log.info("pipeline.stopped", traces=self.traces_emitted, flushed=flushed,
                      spans_exported=stats.exported, spans_dropped=sum(stats.dropped.values()),
                      in_progress=self.engine.tracked)
+
+    def _save_state(self) -> None:
+        if not self.state_file:
+            return
+        try:
+            statefile.save(self.state_file, self.engine.emitted_lifecycles())
+        except OSError as exc:
+            log.error("statefile.save_failed", path=self.state_file,
+                      error=exc.strerror or str(exc))
+
+    async def _save_state_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.state_save_interval_s)
+            self._save_state()
 
     async def _consume(self) -> None:
         while True:
@@ -213,6 +234,26 @@ _OTLP_OPTIONS = {
     "otlp_insecure": "insecure",
 }
 _FIELD_DEFAULTS = {f.name: f.default for f in FIELDS}
+
+
+def engine_for(settings: Settings, *, emitted: Iterable[tuple[str, str]] = ()) -> Engine:
+    """The engine these settings describe (the daemon's and replay's, so they agree)."""
+    return Engine(
+        options=EngineOptions(
+            settle_delay_ns=int(settings.settle_delay * SECOND_NS),
+            lifecycle_timeout_ns=int(settings.lifecycle_timeout * SECOND_NS),
+            backfill_ns=int(settings.backfill * SECOND_NS),
+        ),
+        emitted=emitted,
+    )
+
+
+def sampling_for(settings: Settings) -> SamplingPolicy:
+    """The whole-trace sampling policy these settings describe."""
+    return SamplingPolicy(
+        ratio=settings.sample_ratio,
+        keep_slower_than_ns=int(settings.sample_keep_slower_than * SECOND_NS),
+    )
 
 
 def _given(settings: Settings, name: str) -> bool:
@@ -282,7 +323,11 @@ async def run_daemon(*, settings: Settings) -> int:
         await exporter.shutdown()
         return 2
     async with connection:
-        pipeline = Pipeline(settings=settings, connection=connection, exporter=exporter)
+        elector = leader_elector(settings, connection=connection) if settings.leader_elect else None
+        pipeline = Pipeline(settings=settings, connection=connection, exporter=exporter,
+                            gate=elector)
+        if elector is not None:
+            register_leader_metric(pipeline.metrics.registry, elector=elector)
         ops = None
         if settings.ops_address:
             ops = OpsServer(
@@ -300,12 +345,44 @@ async def run_daemon(*, settings: Settings) -> int:
                 return 1
         log.info("tracewatch.starting", server=connection.base_url, exporter=settings.exporter,
                  namespaces=list(settings.namespace) or "all")
-        # Leader election (--leader-elect) will start its elector here and pass it as `gate`.
+        campaign = None
+        if elector is not None:
+            campaign = asyncio.create_task(elector.run(), name="leader-election")
         try:
             return await _run_until_signalled(pipeline)
         finally:
+            if campaign is not None:
+                # After the flush: the leader kept exporting until now; cancelling releases
+                # the Lease so a standby takes over at once.
+                campaign.cancel()
+                await asyncio.gather(campaign, return_exceptions=True)
             if ops is not None:
                 await ops.stop()
+
+
+def leader_elector(
+    settings: Settings, *, connection: ApiConnection, environ: Mapping[str, str] | None = None
+) -> LeaderElector:
+    """The elector `--leader-elect` asks for: identity $POD_NAME (else hostname_pid), the Lease
+    in `lease_namespace` (else $POD_NAMESPACE, the service account's namespace, "default")."""
+    config = LeaseConfig(
+        namespace=settings.lease_namespace or default_lease_namespace(environ=environ),
+        name=settings.lease_name,
+        identity=default_identity(environ=environ),
+        lease_duration_s=settings.lease_duration,
+        renew_deadline_s=settings.renew_deadline,
+        retry_period_s=settings.retry_period,
+    )
+    log.info("leader.campaigning", lease=f"{config.namespace}/{config.name}",
+             identity=config.identity)
+    return LeaderElector(transport=connection, config=config)
+
+
+def register_leader_metric(registry: CollectorRegistry, *, elector: ExportGate) -> None:
+    """`tracewatch_leader`: 1 while this replica exports (holds the Lease), 0 on standby."""
+    Gauge("tracewatch_leader", "1 while this replica holds the leader-election Lease and "
+          "exports, 0 while it stands by.", registry=registry).set_function(
+        lambda: 1.0 if elector.exporting else 0.0)
 
 
 async def _run_until_signalled(pipeline: Pipeline) -> int:

@@ -5,6 +5,7 @@ Imports `tracewatch.core` only (snapshots, observations); never sim, export or c
 
 from tracewatch.kube.backoff import Backoff, BackoffPolicy
 from tracewatch.kube.connection import ApiConnection, ApiError, ApiTransport, ReadTimeout
+from tracewatch.kube.credentials import CredentialRefresher, TokenFile
 from tracewatch.kube.decoding import (
     SNAPSHOT_TYPES,
     DecodeError,
@@ -14,8 +15,22 @@ from tracewatch.kube.decoding import (
     WatchLine,
     decoder_for,
 )
-from tracewatch.kube.informer import Informer, InformerOptions, InformerStats, Sink
-from tracewatch.kube.resources import RESOURCES, WatchedResource, resource_named
+from tracewatch.kube.informer import (
+    Informer,
+    InformerOptions,
+    InformerStats,
+    ObjectFilter,
+    RawSink,
+    Sink,
+)
+from tracewatch.kube.resources import (
+    RESOURCES,
+    WatchedResource,
+    resource_for_kind,
+    resource_named,
+)
+from tracewatch.kube.sharding import Shard, shard_of
+from tracewatch.kube.watchset import build_informers, watch_plan
 
 __all__ = [
     "RESOURCES",
@@ -25,17 +40,26 @@ __all__ = [
     "ApiTransport",
     "Backoff",
     "BackoffPolicy",
+    "CredentialRefresher",
     "DecodeError",
     "Informer",
     "InformerOptions",
     "InformerStats",
     "ListPage",
+    "ObjectFilter",
+    "RawSink",
     "ReadTimeout",
     "ResourceDecoder",
+    "Shard",
     "Sink",
     "Status",
+    "TokenFile",
     "WatchLine",
     "WatchedResource",
+    "build_informers",
     "decoder_for",
+    "resource_for_kind",
     "resource_named",
+    "shard_of",
+    "watch_plan",
 ]

@@ -12,11 +12,10 @@ Tokens are never logged: only the server URL and the TLS mode are.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -29,7 +28,8 @@ from kubernetes_asyncio.config.incluster_config import (
     SERVICE_CERT_FILENAME,
     SERVICE_TOKEN_FILENAME,
 )
-from kubernetes_asyncio.config.kube_config import KubeConfigLoader
+
+from tracewatch.kube.credentials import CredentialRefresher, TokenFile, refresher_for_kubeconfig
 
 __all__ = ["ApiConnection", "ApiError", "ApiTransport", "ReadTimeout", "build_ssl_context"]
 
@@ -67,8 +67,17 @@ class ApiTransport(Protocol):
     ) -> bytes: ...
 
     def get_stream(
-        self, path: str, params: Mapping[str, str] | None = None, *, timeout: float
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        timeout: float,
+        on_open: Callable[[], None] | None = None,
     ) -> AsyncIterator[bytes]: ...
+
+    def credentials_rejected(self) -> None:
+        """The server answered 401: refresh credentials before the next request."""
+        ...
 
 
 class _StatusBody(msgspec.Struct, gc=False):
@@ -96,32 +105,6 @@ def build_ssl_context(configuration: Configuration) -> ssl.SSLContext:
     return context
 
 
-def _kubeconfig_refresh_hook(
-    loader: KubeConfigLoader,
-) -> Callable[[Configuration], Awaitable[None]] | None:
-    """A refresh_api_key_hook for credentials that expire, or None if the token is static.
-
-    load_kube_config reads the token once; in-cluster config installs its own hook.
-    An exec plugin without expirationTimestamp is not re-run (client-go does the same).
-    """
-    user = getattr(loader, "_user", None)
-    provider = loader.provider
-    uses_exec = user is not None and "exec" in user
-    if provider != "gcp" and not (uses_exec and hasattr(loader, "exec_plugin_expiry")):
-        return None
-    lock = asyncio.Lock()
-
-    async def refresh(configuration: Configuration) -> None:
-        async with lock:  # concurrent informers must not run the plugin several times
-            if provider == "gcp":
-                await loader.load_gcp_token()
-            else:
-                await loader.load_from_exec_plugin()  # no-op until 5 min before expiry
-        configuration.api_key["BearerToken"] = loader.token
-
-    return refresh
-
-
 class ApiConnection:
     """GET-only access to one API server: JSON bodies and line streams, auth on every request.
 
@@ -129,8 +112,17 @@ class ApiConnection:
     or directly from a kubernetes_asyncio `Configuration`.
     """
 
-    def __init__(self, *, configuration: Configuration, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        configuration: Configuration,
+        connect_timeout: float = 10.0,
+        refresher: CredentialRefresher | None = None,
+    ) -> None:
         self._configuration = configuration
+        self._refresher = refresher
+        if refresher is not None:
+            configuration.refresh_api_key_hook = refresher
         self.base_url: str = configuration.host.rstrip("/")
         self.ssl_context: ssl.SSLContext | None = (
             build_ssl_context(configuration) if self.base_url.startswith("https") else None
@@ -155,10 +147,7 @@ class ApiConnection:
             client_configuration=configuration,
             persist_config=False,  # read-only: never rewrite the user's kubeconfig
         )
-        hook = _kubeconfig_refresh_hook(loader)
-        if hook is not None:
-            configuration.refresh_api_key_hook = hook
-        return cls(configuration=configuration)
+        return cls(configuration=configuration, refresher=refresher_for_kubeconfig(loader))
 
     @classmethod
     async def from_incluster(
@@ -168,8 +157,9 @@ class ApiConnection:
         cert_filename: str = SERVICE_CERT_FILENAME,
         environ: Mapping[str, str] | None = None,
     ) -> ApiConnection:
-        """Connect with the pod's ServiceAccount; the token file is re-read (every minute) as
-        it rotates. Raises ConfigException outside a pod (no KUBERNETES_SERVICE_HOST/PORT).
+        """Connect with the pod's ServiceAccount; the token file is re-read whenever it changes
+        (kubelet rotates it), at least every minute, and after a 401.
+        Raises ConfigException outside a pod (no KUBERNETES_SERVICE_HOST/PORT).
         """
         configuration = Configuration()
         load_incluster_config(
@@ -177,8 +167,10 @@ class ApiConnection:
             token_filename=token_filename,
             cert_filename=cert_filename,
             environ=os.environ if environ is None else environ,
+            try_refresh_token=False,  # ours re-reads on change and after a 401, not once a minute
         )
-        return cls(configuration=configuration)
+        refresher = CredentialRefresher(token_file=TokenFile(path=token_filename))
+        return cls(configuration=configuration, refresher=refresher)
 
     async def __aenter__(self) -> ApiConnection:
         return self
@@ -195,6 +187,11 @@ class ApiConnection:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def credentials_rejected(self) -> None:
+        """The server answered 401: re-read or re-run credentials before the next request."""
+        if self._refresher is not None:
+            self._refresher.rejected()
 
     async def auth_headers(self) -> dict[str, str]:
         """Headers carrying the current credentials (refreshed by the Configuration's hook)."""
@@ -216,10 +213,31 @@ class ApiConnection:
         except TimeoutError as exc:
             raise ReadTimeout(f"no response within {timeout}s for {path}") from exc
 
+    async def send_json(self, method: str, path: str, body: bytes, *, timeout: float) -> bytes:
+        """POST/PUT a JSON body to path, return the response body; raises like get_json_bytes.
+
+        The one write tracewatch makes: its leader-election Lease (tracewatch.kube.leader).
+        """
+        try:
+            response = await self._request(path, None, timeout, method=method, body=body)
+            async with response:
+                if response.status >= 300:
+                    raise await _api_error(response)
+                return await response.read()
+        except TimeoutError as exc:
+            raise ReadTimeout(f"no response within {timeout}s for {method} {path}") from exc
+
     async def get_stream(
-        self, path: str, params: Mapping[str, str] | None = None, *, timeout: float
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        timeout: float,
+        on_open: Callable[[], None] | None = None,
     ) -> AsyncIterator[bytes]:
         """GET path and yield the body's lines (without the newline) as they arrive.
+
+        `on_open` is called once the server has answered 2xx (before any line).
 
         `timeout` is a read timeout: if no byte arrives for that long, ReadTimeout is
         raised, so a silently dead connection cannot hang a watch. Also raises ApiError
@@ -229,6 +247,8 @@ class ApiConnection:
             async with self._get(path, params, read_timeout=timeout) as response:
                 if response.status >= 300:
                     raise await _api_error(response)
+                if on_open is not None:
+                    on_open()
                 pending = bytearray()
                 async for chunk in response.content.iter_any():
                     start = 0
@@ -266,7 +286,13 @@ class ApiConnection:
             response.release()
 
     async def _request(
-        self, path: str, params: Mapping[str, str] | None, read_timeout: float
+        self,
+        path: str,
+        params: Mapping[str, str] | None,
+        read_timeout: float,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> aiohttp.ClientResponse:
         if self._session is None:
             self._session = aiohttp.ClientSession(
@@ -277,6 +303,8 @@ class ApiConnection:
                 trust_env=True,  # HTTPS_PROXY / NO_PROXY, as kubectl honours them
             )
         headers = await self.auth_headers()
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self._connect_timeout, sock_read=read_timeout
         )
@@ -287,8 +315,9 @@ class ApiConnection:
                 extra["server_hostname"] = self._configuration.tls_server_name
         if self._configuration.proxy:
             extra["proxy"] = self._configuration.proxy
-        return await self._session.get(
-            self.base_url + path, params=params, headers=headers, timeout=timeout, **extra
+        return await self._session.request(
+            method, self.base_url + path, params=params, data=body, headers=headers,
+            timeout=timeout, **extra
         )
 
 

@@ -115,7 +115,15 @@ class _ListBody(msgspec.Struct, Generic[T], gc=False):
 class ResourceDecoder:
     """Decoders for one snapshot type, built once and reused (msgspec decoders are reentrant)."""
 
-    __slots__ = ("_item", "_line", "_list", "_raw_list", "_status_line", "snapshot_type")
+    __slots__ = (
+        "_item",
+        "_line",
+        "_list",
+        "_raw_line",
+        "_raw_list",
+        "_status_line",
+        "snapshot_type",
+    )
 
     def __init__(self, snapshot_type: type[Snapshot]) -> None:
         self.snapshot_type = snapshot_type
@@ -124,6 +132,51 @@ class ResourceDecoder:
         self._list = msgspec.json.Decoder(_ListBody[snapshot_type])  # type: ignore[valid-type]
         self._raw_list = msgspec.json.Decoder(_ListBody[msgspec.Raw])
         self._item = msgspec.json.Decoder(snapshot_type)
+        self._raw_line = msgspec.json.Decoder(_Envelope[msgspec.Raw])
+
+    def decode_object(self, raw: bytes) -> Snapshot:
+        """Decode one object (not a watch line); raise DecodeError if it does not fit the schema."""
+        try:
+            obj: Snapshot = self._item.decode(raw)
+        except msgspec.MsgspecError as exc:
+            raise DecodeError(f"invalid object: {exc}") from None
+        return obj
+
+    def raw_object(self, line: bytes) -> bytes:
+        """The `object` of a watch line, byte for byte as received (record mode only: a second
+        pass over the line). Raise DecodeError for a line without one."""
+        try:
+            envelope: _Envelope[msgspec.Raw] = self._raw_line.decode(line)
+        except msgspec.MsgspecError as exc:
+            raise DecodeError(f"malformed watch line: {exc}") from None
+        return bytes(envelope.object)
+
+    def decode_list_with_raw(self, body: bytes) -> tuple[ListPage, tuple[bytes, ...]]:
+        """Like `decode_list`, plus each kept item's bytes as received (aligned with `items`).
+
+        Record mode only: decodes item by item, several times slower than `decode_list`.
+        """
+        try:
+            parsed: _ListBody[msgspec.Raw] = self._raw_list.decode(body)
+        except msgspec.MsgspecError as exc:
+            raise DecodeError(f"malformed list body: {exc}") from None
+        items: list[Snapshot] = []
+        raws: list[bytes] = []
+        invalid = 0
+        for raw in parsed.items or ():
+            try:
+                items.append(self._item.decode(raw))
+            except msgspec.MsgspecError:
+                invalid += 1
+                continue
+            raws.append(bytes(raw))
+        page = ListPage(
+            items=tuple(items),
+            resource_version=parsed.metadata.resource_version,
+            continue_token=parsed.metadata.continue_,
+            invalid_items=invalid,
+        )
+        return page, tuple(raws)
 
     def decode_line(self, line: bytes) -> WatchLine:
         """Decode one watch line; raise DecodeError if it is not a well-formed watch event."""

@@ -30,14 +30,20 @@ from tracewatch.kube.decoding import DecodeError
 from tracewatch.kube.listing import list_objects
 from tracewatch.kube.relisting import KnownObjects, diff_relist
 from tracewatch.kube.resources import WatchedResource, resource_named
-from tracewatch.kube.watching import MalformedLine, watch_once
+from tracewatch.kube.watching import MalformedLine, RawWatchLine, watch_once
 
-__all__ = ["Informer", "InformerOptions", "InformerStats", "Sink"]
+__all__ = ["Informer", "InformerOptions", "InformerStats", "ObjectFilter", "RawSink", "Sink"]
 
 log = structlog.get_logger(__name__)
 
 Sink = Callable[[Observation], Awaitable[None] | None]
 """Receives every observation in order; keep it fast (e.g. put into an asyncio.Queue)."""
+RawSink = Callable[[Observation, bytes], Awaitable[None] | None]
+"""Record mode: every observation with its object's bytes as received (for RELISTED_GONE,
+the last bytes seen)."""
+ObjectFilter = Callable[[Snapshot], bool]
+"""Which objects this informer keeps (sharding); must give the same answer for every
+version of an object (e.g. decide by namespace)."""
 
 _CHANGES = {"ADDED": Change.ADDED, "MODIFIED": Change.MODIFIED, "DELETED": Change.DELETED}
 
@@ -67,6 +73,9 @@ class InformerOptions:
     min_watch_seconds: float = 1.0
     """A watch closed sooner than this with nothing delivered counts as a failure (backoff),
     so a server that closes streams at once cannot make us spin."""
+    malformed_log_interval: float = 10.0
+    """At most one malformed-line log record per informer per this many seconds; the rest
+    are counted (and the count is in the next record), so a flood cannot flood the logs."""
 
 
 @dataclass(slots=True)
@@ -77,9 +86,14 @@ class InformerStats:
     relists: int = 0
     decode_errors: int = 0
     duplicates: int = 0
+    filtered: int = 0
+    """Objects left to other shards."""
+    sink_errors: int = 0
+    """Observations the sink raised on (a bug downstream; the watch goes on)."""
     restarts: Counter[str] = field(default_factory=Counter)
     """Watch restarts by reason: stream_ended, gone, throttled, unauthorized, forbidden,
-    server_error, http_error, connection, read_timeout, decode, short_watch, unexpected."""
+    server_error, http_error, not_found, connection, read_timeout, decode, short_watch,
+    unexpected."""
 
 
 class _ShortWatch(Exception):
@@ -103,6 +117,8 @@ class Informer:
         namespace: str | None = None,
         label_selector: str | None = None,
         options: InformerOptions | None = None,
+        object_filter: ObjectFilter | None = None,
+        raw_sink: RawSink | None = None,
     ) -> None:
         if isinstance(resource, str):
             resource = resource_named(resource)
@@ -111,6 +127,11 @@ class Informer:
         self.label_selector = label_selector
         self._connection = connection
         self._sink = sink
+        self._filter = object_filter
+        self._raw_sink = raw_sink
+        self._raw_known: dict[str, bytes] = {}
+        self._malformed_logged_at = float("-inf")
+        self._malformed_suppressed = 0
         self._options = options or InformerOptions()
         self._backoff = Backoff(policy=self._options.backoff, random_fn=self._options.random)
         self._cursor = WatchCursor()
@@ -119,6 +140,8 @@ class Informer:
         self._auth_failing = False
         self._log = log.bind(resource=self.resource.name, namespace=namespace or "*")
         self.stats = InformerStats()
+        self.not_served = False
+        """True after a 404 on list: the API server does not serve this resource."""
         self.last_error: str | None = None
         """The last failure, cleared by the next successful list or watch; never holds secrets."""
 
@@ -171,7 +194,7 @@ class Informer:
                 await self._options.sleep(delay)
 
     async def _list(self, resource_version: str) -> None:
-        page = await list_objects(
+        listed = await list_objects(
             connection=self._connection,
             resource=self.resource,
             namespace=self.namespace,
@@ -179,17 +202,28 @@ class Informer:
             page_size=self._options.page_size,
             timeout=self._options.request_timeout,
             label_selector=self.label_selector,
+            keep_raw=self._raw_sink is not None,
         )
+        page = listed.page
         observed_at = self._options.clock_ns()
-        if page.invalid_items:
-            self.stats.decode_errors += page.invalid_items
+        items = tuple(i for i in page.items if i.metadata.uid)
+        invalid = page.invalid_items + len(page.items) - len(items)
+        if self._filter is not None:
+            kept = tuple(i for i in items if self._filter(i))
+            self.stats.filtered += len(items) - len(kept)
+            items = kept
+        if listed.raw is not None:
+            raw_by_uid = {i.metadata.uid: r for i, r in zip(page.items, listed.raw, strict=True)}
+            self._raw_known.update((i.metadata.uid, raw_by_uid[i.metadata.uid]) for i in items)
+        if invalid:
+            self.stats.decode_errors += invalid
             self._log.warning(
                 "kube.invalid_list_items",
-                skipped=page.invalid_items,
+                skipped=invalid,
                 resource_version=page.resource_version,
             )
         first = not self.has_synced
-        changes = diff_relist(self._known, page.items)
+        changes = diff_relist(self._known, items)
         self._cursor.listed(page.resource_version)
         self._succeeded()
         if not first:
@@ -197,15 +231,20 @@ class Informer:
             self._log.info(
                 "kube.relisted",
                 resource_version=page.resource_version,
-                objects=len(page.items),
+                objects=len(items),
                 changes=len(changes),
             )
         for change, snapshot in changes:
-            await self._emit(change, snapshot, observed_at)
+            raw = None
+            if listed.raw is not None:
+                uid = snapshot.metadata.uid
+                gone = change is Change.RELISTED_GONE
+                raw = self._raw_known.pop(uid, None) if gone else self._raw_known.get(uid)
+            await self._emit(change, snapshot, observed_at, raw)
         if first:
             self._synced.set()
             self._log.info(
-                "kube.synced", resource_version=page.resource_version, objects=len(page.items)
+                "kube.synced", resource_version=page.resource_version, objects=len(items)
             )
 
     async def _watch(self, resource_version: str) -> None:
@@ -221,33 +260,59 @@ class Informer:
             timeout_seconds=min(timeout_seconds, high),
             read_timeout=self._options.read_timeout,
             label_selector=self.label_selector,
+            on_open=self._accepted,  # auth works and the server is up, even if the stream is quiet
+            keep_raw=self._raw_sink is not None,
         )
         async with contextlib.aclosing(stream):
             async for item in stream:
                 received += 1
                 if received == 1:
-                    self._succeeded()
+                    self._backoff.reset()
+                raw = None
+                if isinstance(item, RawWatchLine):
+                    item, raw = item.item, item.raw
                 if isinstance(item, MalformedLine):
-                    self.stats.decode_errors += 1
-                    self._log.warning(
-                        "kube.malformed_line",
-                        resource_version=self._cursor.resource_version,
-                        error=item.error,
-                    )
+                    self._malformed(item)
                     continue
                 if item.obj is None:  # BOOKMARK: only moves the cursor
                     self._cursor.advanced(item.resource_version)
                     continue
-                await self._apply(_CHANGES[item.type], item.obj, item.resource_version)
+                if not item.obj.metadata.uid or not item.resource_version:
+                    # Decodes (every field has a default) but is no object we could track.
+                    self._malformed(MalformedLine(f"{item.type} object without uid or version"))
+                    continue
+                await self._apply(_CHANGES[item.type], item.obj, item.resource_version, raw)
         if received == 0 and self._options.monotonic() - started < self._options.min_watch_seconds:
             raise _ShortWatch
         self.stats.restarts["stream_ended"] += 1
 
-    async def _apply(self, change: Change, snapshot: Snapshot, resource_version: str) -> None:
+    def _malformed(self, item: MalformedLine) -> None:
+        self.stats.decode_errors += 1
+        now = self._options.monotonic()
+        if now - self._malformed_logged_at < self._options.malformed_log_interval:
+            self._malformed_suppressed += 1
+            return
+        self._log.warning(
+            "kube.malformed_line",
+            resource_version=self._cursor.resource_version,
+            error=item.error,
+            suppressed_since_last=self._malformed_suppressed,
+        )
+        self._malformed_logged_at = now
+        self._malformed_suppressed = 0
+
+    async def _apply(
+        self, change: Change, snapshot: Snapshot, resource_version: str, raw: bytes | None
+    ) -> None:
         observed_at = self._options.clock_ns()
         uid = snapshot.metadata.uid
+        if self._filter is not None and not self._filter(snapshot):
+            self.stats.filtered += 1
+            self._cursor.advanced(resource_version)
+            return
         if change is Change.DELETED:
             self._known.forget(uid)
+            self._raw_known.pop(uid, None)
         elif self._known.resource_version(uid) == resource_version:
             # Already delivered at this version (a replayed event): nothing is processed twice.
             self.stats.duplicates += 1
@@ -255,18 +320,37 @@ class Informer:
             return
         else:
             self._known.remember(snapshot)
+            if raw is not None:
+                self._raw_known[uid] = raw
         self._cursor.advanced(resource_version)
-        await self._emit(change, snapshot, observed_at)
+        await self._emit(change, snapshot, observed_at, raw)
 
-    async def _emit(self, change: Change, snapshot: Snapshot, observed_at: int) -> None:
+    async def _emit(
+        self, change: Change, snapshot: Snapshot, observed_at: int, raw: bytes | None = None
+    ) -> None:
         self.stats.observations += 1
-        result = self._sink(
-            Observation(
-                observed_at_ns=observed_at, change=change, resource=self.resource.name, obj=snapshot
-            )
+        observation = Observation(
+            observed_at_ns=observed_at, change=change, resource=self.resource.name, obj=snapshot
         )
-        if result is not None:
-            await result
+        try:
+            result = self._sink(observation)
+            if result is not None:
+                await result
+            if self._raw_sink is not None and raw is not None:
+                result = self._raw_sink(observation, raw)
+                if result is not None:
+                    await result
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The cursor has moved past this change already; re-watching would not bring it
+            # back, so a failing sink costs this one observation, counted, never the watch.
+            self.stats.sink_errors += 1
+            self._log.exception(
+                "kube.sink_failed",
+                change=change.value,
+                resource_version=snapshot.metadata.resource_version,
+            )
 
     def _on_api_error(self, exc: ApiError, verb: Verb) -> float:
         """Classify an HTTP or in-stream error; returns how long to wait before the next request."""
@@ -285,6 +369,11 @@ class Informer:
         detail = f"{exc.status} {exc.reason}: {exc.message}"
         if exc.status in (401, 403):
             reason = "unauthorized" if exc.status == 401 else "forbidden"
+            if exc.status == 401:
+                # The token may have rotated or expired early: fetch a fresh one to retry with.
+                rejected = getattr(self._connection, "credentials_rejected", None)
+                if rejected is not None:
+                    rejected()
             if not self._auth_failing:
                 # One clear line per outage, not one per retry.
                 self._log.error(
@@ -296,6 +385,15 @@ class Informer:
                 )
             self._auth_failing = True
             return self._failed(reason, verb, detail, quiet=True)
+        if exc.status == 404 and verb is Verb.LIST:
+            # The server does not serve this resource (an older cluster, a missing API
+            # group): nothing to wait for, so it does not hold readiness back; we keep
+            # asking at the backoff cap in case the API appears (a CRD-style upgrade).
+            if not self.not_served:
+                self._log.warning("kube.resource_not_served", path=self.resource.path())
+            self.not_served = True
+            self._synced.set()
+            return self._failed("not_found", verb, detail, quiet=True)
         if exc.status == 429:
             return self._failed("throttled", verb, detail, retry_after=exc.retry_after)
         if exc.status >= 500:
@@ -330,6 +428,12 @@ class Informer:
 
     def _succeeded(self) -> None:
         self._backoff.reset()
+        self._accepted()
+
+    def _accepted(self) -> None:
+        self.not_served = False
+        # The backoff is reset by the first line, not here: a server that accepts watches
+        # and closes them at once must still be backed off from.
         self.last_error = None
         if self._auth_failing:
             self._auth_failing = False

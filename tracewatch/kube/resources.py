@@ -8,7 +8,7 @@ from urllib.parse import quote
 from tracewatch.core.snapshots import Snapshot
 from tracewatch.kube.decoding import SNAPSHOT_TYPES
 
-__all__ = ["RESOURCES", "WatchedResource", "resource_named"]
+__all__ = ["RESOURCES", "WatchedResource", "resource_for_kind", "resource_named"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,7 +21,15 @@ class WatchedResource:
 
     name: str
     api_prefix: str
+    kind: str
     namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        """`v1` for the core group, `group/version` otherwise (as objects carry it)."""
+        if self.api_prefix == "/api/v1":
+            return "v1"
+        return self.api_prefix.removeprefix("/apis/")
 
     @property
     def plural(self) -> str:
@@ -41,16 +49,23 @@ class WatchedResource:
 RESOURCES: dict[str, WatchedResource] = {
     r.name: r
     for r in (
-        WatchedResource(name="pods", api_prefix="/api/v1"),
-        WatchedResource(name="events", api_prefix="/api/v1"),
-        WatchedResource(name="persistentvolumeclaims", api_prefix="/api/v1"),
-        WatchedResource(name="persistentvolumes", api_prefix="/api/v1", namespaced=False),
-        WatchedResource(name="nodes", api_prefix="/api/v1", namespaced=False),
-        WatchedResource(name="deployments", api_prefix="/apis/apps/v1"),
-        WatchedResource(name="replicasets", api_prefix="/apis/apps/v1"),
-        WatchedResource(name="statefulsets", api_prefix="/apis/apps/v1"),
-        WatchedResource(name="daemonsets", api_prefix="/apis/apps/v1"),
-        WatchedResource(name="jobs", api_prefix="/apis/batch/v1"),
+        WatchedResource(name="pods", api_prefix="/api/v1", kind="Pod"),
+        WatchedResource(name="events", api_prefix="/api/v1", kind="Event"),
+        WatchedResource(
+            name="persistentvolumeclaims", api_prefix="/api/v1", kind="PersistentVolumeClaim"
+        ),
+        WatchedResource(
+            name="persistentvolumes",
+            api_prefix="/api/v1",
+            kind="PersistentVolume",
+            namespaced=False,
+        ),
+        WatchedResource(name="nodes", api_prefix="/api/v1", kind="Node", namespaced=False),
+        WatchedResource(name="deployments", api_prefix="/apis/apps/v1", kind="Deployment"),
+        WatchedResource(name="replicasets", api_prefix="/apis/apps/v1", kind="ReplicaSet"),
+        WatchedResource(name="statefulsets", api_prefix="/apis/apps/v1", kind="StatefulSet"),
+        WatchedResource(name="daemonsets", api_prefix="/apis/apps/v1", kind="DaemonSet"),
+        WatchedResource(name="jobs", api_prefix="/apis/batch/v1", kind="Job"),
     )
 }
 
@@ -67,3 +82,18 @@ def resource_named(name: str) -> WatchedResource:
         raise ValueError(
             f"unknown resource {name!r} (known: {', '.join(sorted(RESOURCES))})"
         ) from None
+
+
+_BY_KIND: dict[str, WatchedResource] = {r.kind: r for r in RESOURCES.values()}
+
+
+def resource_for_kind(*, kind: str, api_version: str = "") -> WatchedResource | None:
+    """The resource objects of `kind` belong to, or None for a kind we do not watch.
+
+    `api_version` may be empty (list items omit it); when given, its group must match
+    (an `events.k8s.io/v1` Event is not a core/v1 Event: different fields).
+    """
+    resource = _BY_KIND.get(kind)
+    if resource is None or (api_version and api_version != resource.api_version):
+        return None
+    return resource

@@ -10,14 +10,14 @@ failing. Reconnecting, relisting and backoff belong to the informer above.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from tracewatch.kube.connection import ApiError, ApiTransport
 from tracewatch.kube.decoding import DecodeError, WatchLine, decoder_for
 from tracewatch.kube.resources import WatchedResource
 
-__all__ = ["MalformedLine", "watch_once"]
+__all__ = ["MalformedLine", "RawWatchLine", "watch_once"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,14 @@ class MalformedLine:
     """In-band marker: a line that did not decode (the stream goes on)."""
 
     error: str
+
+
+@dataclass(frozen=True, slots=True)
+class RawWatchLine:
+    """A decoded object line with the object's bytes as received (record mode only)."""
+
+    item: WatchLine
+    raw: bytes
 
 
 async def watch_once(
@@ -36,13 +44,17 @@ async def watch_once(
     timeout_seconds: int,
     read_timeout: float,
     label_selector: str | None = None,
-) -> AsyncIterator[WatchLine | MalformedLine]:
+    on_open: Callable[[], None] | None = None,
+    keep_raw: bool = False,
+) -> AsyncIterator[WatchLine | RawWatchLine | MalformedLine]:
     """Watch `resource` from `resource_version` until the server ends the stream.
 
     Yields ADDED/MODIFIED/DELETED/BOOKMARK lines and MalformedLine markers; returns
     when the stream ends normally (server `timeoutSeconds`). Raises ApiError for an
     HTTP error or an in-stream ERROR event, ReadTimeout when the stream goes silent
-    for `read_timeout`, aiohttp.ClientError when the connection breaks.
+    for `read_timeout`, aiohttp.ClientError when the connection breaks. `on_open` is
+    called when the server accepts the watch. With `keep_raw`, object lines come as
+    RawWatchLine (a second decoding pass; the normal path does not pay for it).
     """
     params = {
         "watch": "true",
@@ -54,7 +66,9 @@ async def watch_once(
     if label_selector:
         params["labelSelector"] = label_selector
     decoder = decoder_for(resource.name)
-    lines = connection.get_stream(resource.path(namespace=namespace), params, timeout=read_timeout)
+    lines = connection.get_stream(
+        resource.path(namespace=namespace), params, timeout=read_timeout, on_open=on_open
+    )
     async with contextlib.aclosing(lines):
         async for line in lines:
             try:
@@ -68,4 +82,7 @@ async def watch_once(
                 raise ApiError(
                     status=status.code or 500, reason=status.reason, message=status.message
                 )
+            if keep_raw and item.obj is not None:
+                yield RawWatchLine(item, decoder.raw_object(line))
+                continue
             yield item

@@ -7,18 +7,20 @@ store already holds; watch streams write each entry's shared, pre-encoded line.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import yaml
 from aiohttp import web
 
-from tracewatch.sim import discovery
+from tracewatch.sim import discovery, openapi
 from tracewatch.sim.errors import ApiError, bad_request
+from tracewatch.sim.faults import Faults
+from tracewatch.sim.items import read_object, serve_item
 from tracewatch.sim.options import SimOptions
 from tracewatch.sim.registry import Registry
+from tracewatch.sim.resources import served
 from tracewatch.sim.selectors import parse_field_selector, parse_label_selector
 from tracewatch.sim.watchers import Watcher
 
@@ -58,11 +60,65 @@ def _json(body: Any, *, code: int = 200) -> web.Response:
     return web.Response(status=code, body=data, content_type="application/json")
 
 
+def _query_int(query: Mapping[str, str], name: str) -> int | None:
+    text = query.get(name)
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise bad_request(f"invalid {name}: {text!r}") from None
+    if value < 0:
+        raise bad_request(f"invalid {name}: {text!r}")
+    return value
+
+
+def _send_initial_events(query: Mapping[str, str]) -> bool | None:
+    """The watch's sendInitialEvents, validated the way ValidateListOptions does (422)."""
+    text = query.get("sendInitialEvents")
+    match = query.get("resourceVersionMatch")
+    if text is None:
+        if match:
+            raise _invalid_list_options(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch "
+                "unless sendInitialEvents is provided"
+            )
+        return None
+    if match != "NotOlderThan":
+        raise _invalid_list_options(
+            f"resourceVersionMatch: Forbidden: sendInitialEvents requires setting "
+            f'resourceVersionMatch to NotOlderThan, got "{match or ""}"'
+        )
+    send = text in _TRUE
+    if send and query.get("allowWatchBookmarks") not in _TRUE:
+        raise _invalid_list_options(
+            "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting "
+            "allowWatchBookmarks to true"
+        )
+    return send
+
+
+def _invalid_list_options(cause: str) -> ApiError:
+    return ApiError(
+        code=422,
+        message=f'ListOptions.meta.k8s.io "" is invalid: {cause}',
+        details={"group": "meta.k8s.io", "kind": "ListOptions"},
+    )
+
+
 class ApiServer:
     """Builds the aiohttp application serving the registry; tracks open watches."""
 
-    def __init__(self, *, registry: Registry, options: SimOptions, tokens: Tokens) -> None:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        options: SimOptions,
+        tokens: Tokens,
+        faults: Faults | None = None,
+    ) -> None:
         self._registry = registry
+        self.faults = faults
         self._options = options
         self._tokens = tokens
         self.watchers: set[Watcher] = set()
@@ -78,10 +134,19 @@ class ApiServer:
         r.add_get("/api", self._api)
         r.add_get("/apis", self._apis)
         r.add_get("/api/v1", self._api_v1)
-        r.add_route("*", "/api/v1/namespaces/{namespace}/{resource}", self._collection)
-        r.add_route("*", "/api/v1/namespaces/{namespace}/{resource}/{name}", self._item)
-        r.add_route("*", "/api/v1/{resource}", self._collection)
-        r.add_route("*", "/api/v1/{resource}/{name}", self._item)
+        r.add_get("/apis/{group}", self._apis_group)
+        r.add_get("/apis/{group}/{version}", self._apis_group_version)
+        r.add_get("/openapi/v3", self._openapi_root)
+        r.add_get("/openapi/v3/{path:.+}", self._openapi_group_version)
+        # Namespaced paths first: /api/v1/namespaces/ns/pods also fits {resource}/{name}/{sub}.
+        for base in ("/api/{version:v1}", "/apis/{group}/{version}"):
+            namespaced = base + "/namespaces/{namespace}/{resource}"
+            r.add_route("*", namespaced, self._collection)
+            r.add_route("*", namespaced + "/{name}", self._item)
+            r.add_route("*", namespaced + "/{name}/{subresource}", self._item)
+            r.add_route("*", base + "/{resource}", self._collection)
+            r.add_route("*", base + "/{resource}/{name}", self._item)
+            r.add_route("*", base + "/{resource}/{name}/{subresource}", self._item)
         r.add_route("*", "/{tail:.*}", self._not_found)
         return app
 
@@ -107,14 +172,24 @@ class ApiServer:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         return self._tokens.user(token.strip()) if scheme.lower() == "bearer" else None
 
-    def _authorize(self, request: web.Request, *, resource: str, name: str | None) -> None:
+    def _authorize(
+        self,
+        request: web.Request,
+        *,
+        resource: str,
+        name: str | None,
+        subresource: str | None = None,
+    ) -> None:
         """403 for a write by the read-only user (authentication already passed)."""
         user = self._user(request)
         if request.method not in _WRITE_METHODS or user is None or user[1]:
             return
         verb = _VERB_OF[request.method]
         namespace = request.match_info.get("namespace")
-        subject = f'{resource} "{name}"' if name else resource
+        group = self._registry.info(resource).group
+        qualified = f"{resource}.{group}" if group else resource
+        subject = f'{qualified} "{name}"' if name else qualified
+        target = f"{resource}/{subresource}" if subresource else resource
         where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
         details: dict[str, Any] = {"kind": resource}
         if name:
@@ -122,7 +197,7 @@ class ApiServer:
         raise ApiError(
             code=403,
             message=f'{subject} is forbidden: User "{user[0]}" cannot {verb} resource '
-            f'"{resource}" in API group ""{where}',
+            f'"{target}" in API group "{group}"{where}',
             details=details,
         )
 
@@ -147,6 +222,30 @@ class ApiServer:
             )
         )
 
+    async def _apis_group(self, request: web.Request) -> web.Response:
+        group = discovery.api_group(request.match_info["group"])
+        if group is None:
+            raise ApiError(code=404, message="the server could not find the requested resource")
+        return _json(group)
+
+    async def _apis_group_version(self, request: web.Request) -> web.Response:
+        group_version = f"{request.match_info['group']}/{request.match_info['version']}"
+        resources = self._registry.store.resources.values()
+        if not any(r.api_version == group_version for r in resources):
+            raise ApiError(code=404, message="the server could not find the requested resource")
+        return _json(discovery.resource_list(group_version=group_version, resources=resources))
+
+    async def _openapi_root(self, request: web.Request) -> web.Response:
+        return _json(openapi.root(self._registry.store.resources.values()))
+
+    async def _openapi_group_version(self, request: web.Request) -> web.Response:
+        document = openapi.group_version(
+            request.match_info["path"], self._registry.store.resources.values()
+        )
+        if document is None:
+            raise ApiError(code=404, message="the server could not find the requested resource")
+        return _json(document)
+
     async def _not_found(self, request: web.Request) -> web.Response:
         raise ApiError(code=404, message="the server could not find the requested resource")
 
@@ -155,7 +254,10 @@ class ApiServer:
     def _resource(self, request: web.Request) -> tuple[str, str | None]:
         resource = request.match_info["resource"]
         namespace = request.match_info.get("namespace")
-        info = self._registry.info(resource)
+        group, version = request.match_info.get("group", ""), request.match_info["version"]
+        info = served(group=group, version=version, resource=resource)
+        if info is None or resource not in self._registry.store.resources:
+            raise ApiError(code=404, message="the server could not find the requested resource")
         if namespace is not None and not info.namespaced:
             raise ApiError(code=404, message="the server could not find the requested resource")
         return resource, namespace
@@ -184,21 +286,17 @@ class ApiServer:
     async def _item(self, request: web.Request) -> web.StreamResponse:
         resource, namespace = self._resource(request)
         name = request.match_info["name"]
-        if request.method == "GET":
-            return _json(self._registry.get(resource, namespace=namespace, name=name).data)
-        if request.method == "DELETE":
-            self._authorize(request, resource=resource, name=name)
-            options = await self._body(request, optional=True)
-            grace = request.query.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
-            try:
-                grace_s = None if grace is None else int(grace)
-            except ValueError:
-                raise bad_request(f"invalid gracePeriodSeconds: {grace!r}") from None
-            stored = self._registry.delete(
-                resource, namespace=namespace, name=name, grace_period_seconds=grace_s
-            )
-            return _json(stored.data)
-        raise self._not_allowed()
+        subresource = request.match_info.get("subresource")
+        self._authorize(request, resource=resource, name=name, subresource=subresource)
+        return await serve_item(
+            request,
+            registry=self._registry,
+            info=self._registry.info(resource),
+            namespace=namespace,
+            name=name,
+            subresource=subresource,
+            manager=self._manager(request),
+        )
 
     @staticmethod
     def _manager(request: web.Request) -> str:
@@ -210,25 +308,7 @@ class ApiServer:
 
     @staticmethod
     async def _body(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
-        raw = await request.read()
-        if not raw.strip():
-            if optional:
-                return {}
-            raise bad_request("the request body is empty")
-        content_type = request.content_type
-        if "protobuf" in content_type:
-            raise ApiError(
-                code=415,
-                message="the body of the request was in an unknown format - "
-                "accepted media types include: application/json, application/yaml",
-            )
-        try:
-            body = yaml.safe_load(raw) if "yaml" in content_type else orjson.loads(raw)
-        except (orjson.JSONDecodeError, yaml.YAMLError) as err:
-            raise bad_request(f"the body of the request could not be decoded: {err}") from None
-        if not isinstance(body, dict):
-            raise bad_request("the body of the request must be an object")
-        return body
+        return await read_object(request, optional=optional)
 
     async def _list_or_watch(
         self, request: web.Request, resource: str, namespace: str | None
@@ -239,12 +319,26 @@ class ApiServer:
         fields = parse_field_selector(
             query.get("fieldSelector"), supported=info.field_labels, resource=resource
         )
-        if query.get("watch") not in _TRUE:
+        watching = query.get("watch") in _TRUE
+        if self.faults is not None:
+            injected = self.faults.request_failure(
+                verb="watch" if watching else "list", resource=resource
+            )
+            if injected is not None:
+                return injected
+        if not watching:
+            limit = _query_int(query, "limit")
             return _json(
                 self._registry.list_body(
-                    resource, namespace=namespace, labels=labels, fields=fields
+                    resource,
+                    namespace=namespace,
+                    labels=labels,
+                    fields=fields,
+                    limit=limit or None,
+                    continue_token=query.get("continue") or None,
                 )
             )
+        send_initial_events = _send_initial_events(query)
         timeout_text = query.get("timeoutSeconds")
         try:
             timeout = float(timeout_text) if timeout_text else None
@@ -261,8 +355,9 @@ class ApiServer:
             timeout=timeout,
             max_backlog=self._options.max_watch_backlog,
         )
-        watcher.start(query.get("resourceVersion"))
+        watcher.start(query.get("resourceVersion"), send_initial_events=send_initial_events)
         self.watchers.add(watcher)
+        stream_id: int | None = None
         try:
             response = web.StreamResponse(
                 status=200,
@@ -275,14 +370,24 @@ class ApiServer:
             def gone() -> bool:
                 return transport is None or transport.is_closing()
 
+            faults = self.faults
+            if faults is not None:
+                stream_id = faults.stream_opened(resource=resource, transport=transport)
             try:
                 async for chunk in watcher.stream(client_gone=gone):
+                    if faults is not None and stream_id is not None:
+                        faulted = await faults.chunk(stream_id, chunk, client_gone=gone)
+                        if faulted is None:
+                            break
+                        chunk = faulted
                     await response.write(chunk)
                 await response.write_eof()
             except (ConnectionError, RuntimeError):
                 pass  # the client went away mid-stream
             return response
         finally:
+            if self.faults is not None and stream_id is not None:
+                self.faults.stream_closed(stream_id)
             watcher.close(reason="finished")
             self._registry.store.unsubscribe(resource, watcher)
             self.watchers.discard(watcher)

@@ -15,13 +15,15 @@ from aiohttp import web
 
 from tracewatch.sim import certs
 from tracewatch.sim.apiserver import ApiServer, Tokens
+from tracewatch.sim.controllers.manager import ControllerManager
 from tracewatch.sim.events import EventRecorder
+from tracewatch.sim.faults import Faults
 from tracewatch.sim.kubeconfig import write_kubeconfig
 from tracewatch.sim.kubelet import Kubelet
 from tracewatch.sim.objects import node_object
 from tracewatch.sim.options import SimOptions
 from tracewatch.sim.registry import Registry
-from tracewatch.sim.resources import CORE_V1
+from tracewatch.sim.resources import RESOURCES
 from tracewatch.sim.scheduler import Scheduler
 from tracewatch.sim.store import ObjectStore
 from tracewatch.sim.tasks import TaskSet
@@ -43,16 +45,19 @@ class SimCluster:
         self.options = options or SimOptions()
         self.rng = random.Random(self.options.seed)
         self.truth = GroundTruth()
-        self.store = ObjectStore(resources=CORE_V1, history_size=self.options.history_size)
+        self.store = ObjectStore(resources=RESOURCES, history_size=self.options.history_size)
         self.registry = Registry(store=self.store, truth=self.truth, rng=self.rng)
         self.token = self.options.token or secrets.token_urlsafe(32)
         self.readonly_token = self.options.readonly_token or secrets.token_urlsafe(32)
         self.url = ""
         self.tasks = TaskSet()
+        self.faults = Faults(store=self.store)
+        """Fault injection (dropped watches, 410s, 429/5xx, malformed lines, stalls, delays)."""
         self._server = ApiServer(
             registry=self.registry,
             options=self.options,
             tokens=Tokens(writer=self.token, reader=self.readonly_token),
+            faults=self.faults,
         )
         self._runner: web.AppRunner | None = None
         recorder = EventRecorder(registry=self.registry)
@@ -91,6 +96,15 @@ class SimCluster:
         )
         self.store.listen("pods", self.scheduler.on_pod)
         self.store.listen("pods", self._route_to_kubelet)
+        self.store.listen("nodes", self.scheduler.on_node)
+        self.controllers = ControllerManager(
+            registry=self.registry,
+            recorder=recorder,
+            options=self.options,
+            rng=self.rng,
+            tasks=self.tasks,
+        )
+        """The simulated kube-controller-manager (ReplicaSet, Deployment, ... controllers)."""
 
     def _route_to_kubelet(self, type_: str, pod: dict[str, Any]) -> None:
         kubelet = self.kubelets.get((pod.get("spec") or {}).get("nodeName") or "")

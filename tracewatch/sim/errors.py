@@ -11,7 +11,7 @@ _REASONS = {
     404: "NotFound",
     405: "MethodNotAllowed",
     406: "NotAcceptable",
-    409: "AlreadyExists",
+    409: "Conflict",
     410: "Expired",
     415: "UnsupportedMediaType",
     422: "Invalid",
@@ -68,8 +68,43 @@ def already_exists(*, resource: str, name: str, group: str = "") -> ApiError:
     qualified = f"{resource}.{group}" if group else resource
     return ApiError(
         code=409,
+        reason="AlreadyExists",
         message=f'{qualified} "{name}" already exists',
         details={"name": name, "kind": resource},
+    )
+
+
+def conflict(*, resource: str, name: str, group: str = "", why: str | None = None) -> ApiError:
+    """409 Conflict: a resourceVersion or uid precondition no longer holds."""
+    qualified = f"{resource}.{group}" if group else resource
+    reason = why or (
+        "the object has been modified; please apply your changes to the latest version and "
+        "try again"
+    )
+    details: dict[str, Any] = {"name": name, "kind": resource}
+    if group:
+        details = {"name": name, "group": group, "kind": resource}
+    return ApiError(
+        code=409,
+        reason="Conflict",
+        message=f'Operation cannot be fulfilled on {qualified} "{name}": {reason}',
+        details=details,
+    )
+
+
+def invalid(*, kind: str, name: str, causes: list[str], group: str = "") -> ApiError:
+    """422 Invalid: `Kind "name" is invalid: <field>: <problem>, ...`."""
+    details: dict[str, Any] = {"name": name, "kind": kind}
+    if group:
+        details = {"name": name, "group": group, "kind": kind}
+    return ApiError(
+        code=422, message=f'{kind} "{name}" is invalid: {", ".join(causes)}', details=details
+    )
+
+
+def method_not_allowed() -> ApiError:
+    return ApiError(
+        code=405, message="the server does not allow this method on the requested resource"
     )
 
 

@@ -79,7 +79,8 @@ class EventRecorder:
             "involvedObject": about.involved(field_path=field_path),
             "reason": reason,
             "message": message,
-            "source": {"component": component, "host": host},
+            # Controllers' recorders have no host: Go omits the empty field.
+            "source": {"component": component, "host": host} if host else {"component": component},
             "firstTimestamp": rfc3339(at_ns),
             "lastTimestamp": rfc3339(at_ns),
             "count": 1,

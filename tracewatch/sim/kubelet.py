@@ -21,7 +21,9 @@ import hashlib
 import random
 from typing import Any
 
+from tracewatch.sim.behaviour import behaviour_of
 from tracewatch.sim.events import EventRecorder, Ref
+from tracewatch.sim.kubelet_containers import ContainerRuns
 from tracewatch.sim.objects import fields_v1, image_size, node_ip
 from tracewatch.sim.options import SimOptions
 from tracewatch.sim.registry import Registry
@@ -78,7 +80,7 @@ def _status_fields(obj: dict[str, Any]) -> dict[str, Any]:
     return {"f:status": fields_v1(obj["status"])}
 
 
-class Kubelet:
+class Kubelet(ContainerRuns):
     """One node's kubelet: starts the pods bound to it and terminates those being deleted."""
 
     def __init__(
@@ -182,7 +184,14 @@ class Kubelet:
         return stored
 
     def _event(
-        self, pod: Ref, at: int, reason: str, message: str, container: str | None = None
+        self,
+        pod: Ref,
+        at: int,
+        reason: str,
+        message: str,
+        container: str | None = None,
+        *,
+        field_path: str | None = None,
     ) -> None:
         self._recorder.legacy(
             about=pod,
@@ -191,11 +200,11 @@ class Kubelet:
             message=message,
             component=COMPONENT,
             host=self.node,
-            field_path=f"spec.containers{{{container}}}" if container else None,
+            field_path=field_path or (f"spec.containers{{{container}}}" if container else None),
         )
 
     async def _sleep(self, latency: Any) -> None:
-        await asyncio.sleep(latency.draw(self._rng))
+        await asyncio.sleep(self._options.delay(latency, self._rng))
 
     # startup
 
@@ -215,12 +224,38 @@ class Kubelet:
             return
         pod = current.obj
         containers = [c["name"] for c in pod["spec"]["containers"]]
+        inits = pod["spec"].get("initContainers") or []
         at = now_ns()
 
         def accept(obj: dict[str, Any], status: dict[str, Any]) -> None:
             status["phase"] = "Pending"
             set_condition(status, type_="PodReadyToStartContainers", value="False", at_ns=at)
-            set_condition(status, type_="Initialized", value="True", at_ns=at)
+            if inits:
+                # Init containers first: Initialized stays False until the last completes.
+                set_condition(
+                    status,
+                    type_="Initialized",
+                    value="False",
+                    at_ns=at,
+                    reason="ContainersNotInitialized",
+                    message="containers with incomplete status: "
+                    f"[{' '.join(c['name'] for c in inits)}]",
+                )
+                status["initContainerStatuses"] = [
+                    {
+                        "name": c["name"],
+                        "state": {"waiting": {"reason": "PodInitializing"}},
+                        "lastState": {},
+                        "ready": False,
+                        "restartCount": 0,
+                        "image": c["image"],
+                        "imageID": "",
+                        "started": False,
+                    }
+                    for c in inits
+                ]
+            else:
+                set_condition(status, type_="Initialized", value="True", at_ns=at)
             for type_ in ("Ready", "ContainersReady"):
                 set_condition(
                     status,
@@ -236,7 +271,9 @@ class Kubelet:
             status["containerStatuses"] = [
                 {
                     "name": c["name"],
-                    "state": {"waiting": {"reason": "ContainerCreating"}},
+                    "state": {
+                        "waiting": {"reason": "PodInitializing" if inits else "ContainerCreating"}
+                    },
                     "lastState": {},
                     "ready": False,
                     "restartCount": 0,
@@ -249,7 +286,9 @@ class Kubelet:
 
         if self._write_status(namespace, name, uid, at, accept) is None:
             return
-        truth.record(uid, "initialized", at)
+        truth.record(uid, "accepted", at)
+        if not inits:
+            truth.record(uid, "initialized", at)
 
         await self._sleep(self._options.sandbox)
         at = now_ns()
@@ -265,39 +304,56 @@ class Kubelet:
             return
         truth.record(uid, "sandbox_ready", at)
 
+        for init in inits:
+            if not await self._run_init_container(namespace, name, uid, init):
+                return
+        if inits:
+            at = now_ns()
+
+            def initialized(obj: dict[str, Any], status: dict[str, Any]) -> None:
+                set_condition(status, type_="Initialized", value="True", at_ns=at)
+
+            if self._write_status(namespace, name, uid, at, initialized) is None:
+                return
+            truth.record(uid, "initialized", at)
+
         for container in pod["spec"]["containers"]:
             if not await self._start_container(namespace, name, uid, container):
                 return
+        # Readiness (each container's delay), exits and restarts: see kubelet_containers.
+        await self._run_containers(namespace, name, uid, pod)
 
-        await self._sleep(self._options.readiness)
-        at = now_ns()
-
-        def ready(obj: dict[str, Any], status: dict[str, Any]) -> None:
-            for type_ in ("Ready", "ContainersReady"):
-                set_condition(status, type_=type_, value="True", at_ns=at)
-            for cs in status["containerStatuses"]:
-                cs["ready"] = True
-
-        if self._write_status(namespace, name, uid, at, ready) is not None:
-            truth.record(uid, "ready", at)
-
-    async def _ensure_image(self, pod_ref: tuple[str, str, str], container: dict[str, Any]) -> bool:
+    async def _ensure_image(
+        self,
+        pod_ref: tuple[str, str, str],
+        container: dict[str, Any],
+        *,
+        field_path: str | None = None,
+    ) -> bool:
         truth = self._registry.truth
         uid, cname, image = pod_ref[2], container["name"], container["image"]
         pod = self._ref(*pod_ref)
         if pod is None:
             return False
+        path = field_path or f"spec.containers{{{cname}}}"
+        error = behaviour_of(container).pull_error
+        if error:
+            return await self._failing_pull(pod_ref, container, error, path)
         policy = container.get("imagePullPolicy", "IfNotPresent")
         if image in self.images and policy != "Always":
             at = now_ns()
             truth.record(uid, f"image_present:{cname}", at)
             self._event(
-                pod, at, "Pulled", f'Container image "{image}" already present on machine', cname
+                pod,
+                at,
+                "Pulled",
+                f'Container image "{image}" already present on machine',
+                field_path=path,
             )
             return True
         requested = now_ns()
         truth.record(uid, f"pull_started:{cname}", requested)
-        self._event(pod, requested, "Pulling", f'Pulling image "{image}"', cname)
+        self._event(pod, requested, "Pulling", f'Pulling image "{image}"', field_path=path)
         lock = self._pull_lock or contextlib.nullcontext()
         async with lock:
             began = now_ns()
@@ -315,7 +371,7 @@ class Kubelet:
             f'Successfully pulled image "{image}" in {go_duration_ms(at - began)} '
             f"({go_duration_ms(at - requested)} including waiting). "
             f"Image size: {image_size(image)} bytes.",
-            cname,
+            field_path=path,
         )
         return True
 

@@ -69,13 +69,18 @@ def fields_v1(value: Any) -> dict[str, Any]:
 
 
 def managed_fields_entry(
-    *, manager: str, at_ns: int, fields: dict[str, Any], subresource: str | None = None
+    *,
+    manager: str,
+    at_ns: int,
+    fields: dict[str, Any],
+    subresource: str | None = None,
+    api_version: str = "v1",
 ) -> dict[str, Any]:
     """One managedFields entry; every non-apply write is recorded as operation Update."""
     entry: dict[str, Any] = {
         "manager": manager,
         "operation": "Update",
-        "apiVersion": "v1",
+        "apiVersion": api_version,
         "time": rfc3339(at_ns),
         "fieldsType": "FieldsV1",
         "fieldsV1": fields,
@@ -92,10 +97,17 @@ def touch_managed_fields(
     at_ns: int,
     fields: dict[str, Any],
     subresource: str | None = None,
+    api_version: str = "v1",
 ) -> None:
     """Record a write by `manager` (replacing its previous entry for the same subresource)."""
     entries = meta.setdefault("managedFields", [])
-    new = managed_fields_entry(manager=manager, at_ns=at_ns, fields=fields, subresource=subresource)
+    new = managed_fields_entry(
+        manager=manager,
+        at_ns=at_ns,
+        fields=fields,
+        subresource=subresource,
+        api_version=api_version,
+    )
     for i, entry in enumerate(entries):
         if entry.get("manager") == manager and entry.get("subresource") == subresource:
             entries[i] = new

@@ -10,6 +10,8 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from tracewatch.sim.storageclasses import DEFAULT_STORAGE_CLASSES, StorageClass
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Latency:
@@ -75,6 +77,23 @@ class SimOptions:
     """Last container started -> Ready=True (the readiness probe's first success)."""
     termination: Latency = Latency(low=0.05, high=0.2)
     """Killing -> containers terminated, on graceful deletion."""
+    controller_sync: Latency = Latency(low=0.005, high=0.03)
+    """A write -> a controller (ReplicaSet, Deployment, Job...) acting on it (informer + queue)."""
+    pv_bind: Latency = Latency(low=0.05, high=0.3)
+    """The PV controller's reaction to a claim (binding, or handing it to a provisioner)."""
+    provision: Latency = Latency(low=0.5, high=2.0)
+    """An external provisioner's Provisioning event -> the PersistentVolume created."""
+    container_run: Latency = Latency(low=0.05, high=0.2)
+    """How long an init container runs when its spec says nothing (`SIM_RUN_SECONDS`)."""
+    restart_backoff: float = 10.0
+    """The kubelet's first CrashLoopBackOff / ImagePullBackOff delay in s (doubles, 300 s cap),
+    and the Job controller's pod-failure backoff; divided by `speed` like every latency."""
+    storage_classes: tuple[StorageClass, ...] = DEFAULT_STORAGE_CLASSES
+    """The StorageClasses the PV controller and scheduler know (see `sim.storageclasses`)."""
+    speed: float = 1.0
+    """Divides every latency and simulated duration (2.0 runs the control plane twice as fast).
+    Kubernetes' own spec durations (minReadySeconds, progressDeadlineSeconds,
+    activeDeadlineSeconds) are compared with second-precision timestamps and stay unscaled."""
 
     tls: bool = False
     """Serve HTTPS with the simulator's fixed CA (see `tracewatch.sim.certs`), as the real
@@ -87,6 +106,14 @@ class SimOptions:
     """The read-write bearer token; None generates one."""
     readonly_token: str | None = None
     """The read-only bearer token (writes get 403); None generates one."""
+
+    def delay(self, latency: Latency, rng: random.Random) -> float:
+        """One draw of `latency`, in seconds, divided by the speed factor."""
+        return latency.draw(rng) / self.speed
+
+    def scaled(self, seconds: float) -> float:
+        """A simulated duration (a container's run time, a backoff) divided by the speed factor."""
+        return seconds / self.speed
 
     def names_of_nodes(self) -> tuple[str, ...]:
         """The node names this cluster starts with."""

@@ -2,19 +2,62 @@
 
 The HTTP layer and the simulated control plane both write through here, so an
 object looks the same whichever side created it. Errors are `ApiError`s.
+
+In-process API for the control plane (controllers call these; nothing here awaits):
+
+- `create(resource, obj, *, namespace, manager, at_ns=None) -> Stored`: uid,
+  creationTimestamp, generation 1 (kinds that have one), managedFields; 409 if taken.
+- `get(resource, *, namespace, name) -> Stored` (404), `Stored.obj` decodes a private copy;
+  `list_objects(resource, *, namespace=None, label_selector=None) -> list[dict]`.
+- `update(resource, *, namespace, name, mutate, manager, at_ns, subresource=None,
+  fields=None, uid=None) -> Stored | None`: `mutate(obj)` on a private copy, then stored.
+  With `subresource=None`, `metadata.generation` is bumped iff `spec` changed; uid and
+  creationTimestamp are kept whatever `mutate` does. The caller is trusted to touch only
+  what its subresource owns ("status", "binding": no generation bump). `fields(obj)` gives
+  the FieldsV1 recorded under `manager` in managedFields. None if the object is gone (or is
+  another incarnation than `uid`).
+- `update_status(resource, *, namespace, name, mutate, manager, at_ns=None, uid=None)`:
+  the /status write: only `.status` of the mutated copy is kept, recorded as subresource
+  "status"; never bumps generation.
+- `replace(...)` / `patch(...)`: the HTTP PUT / PATCH semantics (resourceVersion
+  preconditions -> 409 Conflict, server-owned metadata kept, status ignored on the main
+  resource of kinds with a status subresource, `/scale` writes only `spec.replicas`).
+- `delete(resource, *, namespace, name, grace_period_seconds=None,
+  propagation_policy=None, preconditions=None, at_ns=None) -> Stored`: Foreground adds the
+  `foregroundDeletion` finalizer, Orphan (and no policy on a batch/v1 Job) the `orphan`
+  finalizer, as the real server does; an object with finalizers gets `deletionTimestamp`
+  and `deletionGracePeriodSeconds: 0` and stays. The policy is recorded in
+  `deletion_policies[uid]`. Removing the last finalizer of such an object (any write, e.g.
+  `remove_finalizer`) deletes it: a MODIFIED then a DELETED event, as on the real server.
+- `remove(...)`: the final removal (grace 0), finalizer-aware; `remove_finalizer(...)`.
+- Change notification: `store.listen(resource, listener)` (synchronous, after each write;
+  see `tracewatch.sim.store.Listener`) and `store.unlisten`.
 """
 
 from __future__ import annotations
 
+import bisect
 import random
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from tracewatch.sim import objects
-from tracewatch.sim.errors import ApiError, already_exists, bad_request, not_found
+import orjson
+import yaml
+
+from tracewatch.sim import defaults, objects, patching, scaling
+from tracewatch.sim.errors import (
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    invalid,
+    method_not_allowed,
+    not_found,
+)
+from tracewatch.sim.paging import Snapshots, decode_continue, encode_continue
 from tracewatch.sim.resources import ResourceInfo
-from tracewatch.sim.selectors import Selector
+from tracewatch.sim.selectors import Selector, parse_label_selector
 from tracewatch.sim.store import Key, ObjectStore, Stored
 from tracewatch.sim.timestamps import NS_PER_S, now_ns, rfc3339
 from tracewatch.sim.truth import GroundTruth
@@ -23,6 +66,17 @@ Mutation = Callable[[dict[str, Any]], None]
 FieldsOf = Callable[[dict[str, Any]], dict[str, Any]]
 
 _UNKNOWN_RESOURCE = "the server could not find the requested resource"
+_SERVER_OWNED = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "managedFields",
+)
+"""Metadata a PUT or PATCH cannot change (the server keeps the stored values)."""
+PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
+_POLICY_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
 
 
 class Registry:
@@ -32,6 +86,9 @@ class Registry:
         self.store = store
         self.truth = truth
         self.rng = rng
+        self.snapshots = Snapshots()
+        self.deletion_policies: dict[str, str] = {}
+        """The propagationPolicy of each deletion, by object uid (the GC reads finalizers)."""
 
     def info(self, resource: str) -> ResourceInfo:
         """The served resource, or a 404 like the real server's for an unknown path."""
@@ -52,22 +109,74 @@ class Registry:
         return stored
 
     def list_body(
-        self, resource: str, *, namespace: str | None, labels: Selector, fields: Selector
+        self,
+        resource: str,
+        *,
+        namespace: str | None,
+        labels: Selector,
+        fields: Selector,
+        limit: int | None = None,
+        continue_token: str | None = None,
     ) -> bytes:
-        """The whole List response, built from the stored bytes (items without kind/apiVersion)."""
+        """The List response, built from the stored bytes (items without kind/apiVersion).
+
+        With `limit`, at most that many items and, if more remain, `metadata.continue`
+        (and `remainingItemCount` when no selector filters); every page of one paged
+        list comes from the first page's snapshot and carries its resourceVersion.
+        An evicted snapshot is 410 Expired; a garbled token 400.
+        """
         info = self.info(resource)
         prefix = info.item_prefix
         cut = len(prefix)
-        items = [
-            b"{" + s.data[cut:] if s.data.startswith(prefix) else s.data
-            for s in self.store.items(resource, namespace=namespace if info.namespaced else None)
-            if labels.matches(s.view) and fields.matches(s.view)
-        ]
+        scope = namespace if info.namespaced else None
+        list_meta = ""
+        if not limit and not continue_token:
+            rv = self.store.rv
+            chosen = [
+                s
+                for s in self.store.items(resource, namespace=scope)
+                if labels.matches(s.view) and fields.matches(s.view)
+            ]
+        else:
+            if continue_token:
+                rv, last = decode_continue(continue_token, namespaced=info.namespaced)
+                snapshot = self.snapshots.find((resource, scope, rv))
+                position = bisect.bisect_right(snapshot, last, key=lambda kv: kv[0])
+            else:
+                rv, snapshot, position = (
+                    self.store.rv,
+                    self.store.keyed(resource, namespace=scope),
+                    0,
+                )
+            chosen = []
+            while position < len(snapshot) and (not limit or len(chosen) < limit):
+                stored = snapshot[position][1]
+                position += 1
+                if labels.matches(stored.view) and fields.matches(stored.view):
+                    chosen.append(stored)
+            if position < len(snapshot):
+                self.snapshots.keep((resource, scope, rv), snapshot)
+                token = encode_continue(
+                    rv=rv, last=snapshot[position - 1][0], namespaced=info.namespaced
+                )
+                list_meta = f',"continue":"{token}"'
+                if labels.empty and fields.empty:
+                    list_meta += f',"remainingItemCount":{len(snapshot) - position}'
+        items = [b"{" + s.data[cut:] if s.data.startswith(prefix) else s.data for s in chosen]
         head = (
             f'{{"kind":"{info.list_kind}","apiVersion":"{info.api_version}",'
-            f'"metadata":{{"resourceVersion":"{self.store.rv}"}},"items":['
+            f'"metadata":{{"resourceVersion":"{rv}"{list_meta}}},"items":['
         ).encode()
         return head + b",".join(items) + b"]}"
+
+    def list_objects(
+        self, resource: str, *, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Private copies of the objects (of one namespace, matching a label selector string)."""
+        labels = parse_label_selector(label_selector)
+        return [
+            s.obj for s in self.store.items(resource, namespace=namespace) if labels.matches(s.view)
+        ]
 
     def create(
         self,
@@ -135,6 +244,7 @@ class Registry:
         if info.has_generation:
             meta["generation"] = 1
         meta["creationTimestamp"] = rfc3339(at)
+        defaults.apply_defaults(resource, obj)
         owned = {
             k: v for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata", "status")
         }
@@ -142,7 +252,12 @@ class Registry:
         if owned_meta:
             owned = {"metadata": owned_meta, **owned}
         meta["managedFields"] = [
-            objects.managed_fields_entry(manager=manager, at_ns=at, fields=objects.fields_v1(owned))
+            objects.managed_fields_entry(
+                manager=manager,
+                at_ns=at,
+                fields=objects.fields_v1(owned),
+                api_version=info.api_version,
+            )
         ]
         stored = self.store.put(resource, obj)
         if resource != "events":
@@ -198,23 +313,269 @@ class Registry:
 
         `fields(obj)` gives the FieldsV1 set the write touched, recorded in
         managedFields under `manager` (and `subresource`, e.g. "status"). With
-        `uid`, the write applies only to that incarnation of the name.
+        `uid`, the write applies only to that incarnation of the name. A write to
+        the main resource (`subresource=None`) that changes `spec` bumps
+        `metadata.generation`, as the real strategies do.
         """
         info = self.info(resource)
         key = self.key(info, namespace=namespace, name=name)
-        obj = self.store.copy(resource, key)
-        if obj is None or (uid is not None and obj["metadata"].get("uid") != uid):
+        current = self.store.get(resource, key)
+        if current is None or (uid is not None and current.uid != uid):
             return None
+        obj = current.obj
+        meta = obj["metadata"]
+        created = meta.get("creationTimestamp")
+        finalizing = _finalizing(meta)
+        spec_before = (
+            orjson.dumps(obj.get("spec")) if info.has_generation and subresource is None else None
+        )
         mutate(obj)
+        meta = obj["metadata"]
+        meta["uid"], meta["creationTimestamp"] = current.uid, created
+        if spec_before is not None and orjson.dumps(obj.get("spec")) != spec_before:
+            meta["generation"] = int(meta.get("generation") or 0) + 1
         if fields is not None:
             objects.touch_managed_fields(
-                obj["metadata"],
+                meta,
                 manager=manager,
                 at_ns=at_ns,
                 fields=fields(obj),
                 subresource=subresource,
+                api_version=info.api_version,
             )
+        return self._commit(resource, key, obj, finalizing=finalizing, at_ns=at_ns)
+
+    def _commit(
+        self, resource: str, key: Key, obj: dict[str, Any], *, finalizing: bool, at_ns: int
+    ) -> Stored:
+        """Store the write; if it removed the last finalizer of a deleted object, delete it."""
+        stored = self.store.put(resource, obj)
+        if finalizing and not obj["metadata"].get("finalizers"):
+            removed = self.store.remove(resource, key)
+            if removed is not None:
+                if resource != "events":
+                    self.truth.record(removed.uid, "deleted", at_ns)
+                return removed
+        return stored
+
+    def update_status(
+        self,
+        resource: str,
+        *,
+        namespace: str | None,
+        name: str,
+        mutate: Mutation,
+        manager: str,
+        at_ns: int | None = None,
+        uid: str | None = None,
+    ) -> Stored | None:
+        """A /status write: `mutate(obj)` on a copy, of which only `.status` is kept.
+
+        Recorded in managedFields as subresource "status"; generation never moves.
+        None if the object is gone (or is another incarnation than `uid`).
+        """
+        info = self.info(resource)
+        key = self.key(info, namespace=namespace, name=name)
+        current = self.store.get(resource, key)
+        if current is None or (uid is not None and current.uid != uid):
+            return None
+        at = now_ns() if at_ns is None else at_ns
+        scratch = current.obj
+        mutate(scratch)
+        obj = current.obj
+        obj["status"] = scratch.get("status") or {}
+        objects.touch_managed_fields(
+            obj["metadata"],
+            manager=manager,
+            at_ns=at,
+            fields=objects.fields_v1({"status": obj["status"]}),
+            subresource="status",
+            api_version=info.api_version,
+        )
         return self.store.put(resource, obj)
+
+    def replace(
+        self,
+        resource: str,
+        obj: dict[str, Any],
+        *,
+        namespace: str | None,
+        name: str,
+        manager: str,
+        subresource: str | None = None,
+        at_ns: int | None = None,
+    ) -> Stored:
+        """PUT: replace the object (or its `status`, or its Scale's `spec.replicas`).
+
+        A `metadata.resourceVersion` or `uid` in `obj` that no longer matches is a
+        409 Conflict (optimistic concurrency); uid, creationTimestamp, generation,
+        deletion fields and managedFields are the server's; on the main resource of
+        a kind with a status subresource, `status` is kept as stored. Raises 400,
+        404, 405, 409, 422.
+        """
+        info = self.info(resource)
+        self._check_subresource(info, subresource)
+        if subresource is None and "update" not in info.verbs:
+            raise method_not_allowed()
+        if not isinstance(obj, dict):
+            raise bad_request("the body of the request must be a JSON object")
+        expected_kind = "Scale" if subresource == "scale" else info.kind
+        if obj.get("kind") not in (None, expected_kind):
+            raise bad_request(
+                f"the kind in the data ({obj.get('kind')}) does not match the expected kind "
+                f"({expected_kind})"
+            )
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = obj["metadata"] = {}
+        if meta.get("name") not in (None, name):
+            raise bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL "
+                f"({name})"
+            )
+        if info.namespaced and meta.get("namespace") not in (None, "", namespace):
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on the "
+                "request"
+            )
+        current = self.get(resource, namespace=namespace, name=name)
+        rv = meta.get("resourceVersion")
+        if rv not in (None, "") and str(rv) != str(current.rv):
+            raise conflict(resource=resource, name=name, group=info.group)
+        if meta.get("uid") not in (None, "", current.uid):
+            raise conflict(
+                resource=resource,
+                name=name,
+                group=info.group,
+                why=f"Precondition failed: UID in precondition: {meta['uid']}, "
+                f"UID in object meta: {current.uid}",
+            )
+        at = now_ns() if at_ns is None else at_ns
+        old = current.obj
+        old_generation = int(old["metadata"].get("generation") or 0)
+        old_spec = orjson.dumps(old.get("spec"))
+        finalizing = _finalizing(old["metadata"])
+        if subresource == "scale":
+            replicas = scaling.replicas_of(obj)
+            if replicas is None:
+                raise invalid(
+                    kind="Scale",
+                    name=name,
+                    group="autoscaling",
+                    causes=["spec.replicas: Invalid value: must be greater than or equal to 0"],
+                )
+            new = old
+            new.setdefault("spec", {})["replicas"] = replicas
+            touched: dict[str, Any] = {"f:spec": {"f:replicas": {}}}
+        elif subresource == "status":
+            new = old
+            new["status"] = obj.get("status") or {}
+            touched = objects.fields_v1({"status": new["status"]})
+        else:
+            new = obj
+            new_meta = new["metadata"]
+            for field in _SERVER_OWNED:
+                if field in old["metadata"]:
+                    new_meta[field] = old["metadata"][field]
+                else:
+                    new_meta.pop(field, None)
+            new_meta.pop("selfLink", None)
+            new_meta["name"] = name
+            if info.namespaced:
+                new_meta["namespace"] = namespace
+            if "status" in info.subresources:
+                if "status" in old:
+                    new["status"] = old["status"]
+                else:
+                    new.pop("status", None)
+            self._validate(info, new, name)
+            owned = {k: v for k, v in new.items() if k not in ("kind", "apiVersion", "status")}
+            owned["metadata"] = {
+                k: new_meta[k] for k in ("labels", "annotations", "finalizers") if k in new_meta
+            }
+            touched = objects.fields_v1(owned)
+        new_meta = new["metadata"]
+        if (
+            info.has_generation
+            and subresource != "status"
+            and orjson.dumps(new.get("spec")) != old_spec
+        ):
+            new_meta["generation"] = old_generation + 1
+        objects.touch_managed_fields(
+            new_meta,
+            manager=manager,
+            at_ns=at,
+            fields=touched,
+            subresource=subresource,
+            api_version=info.api_version,
+        )
+        key = self.key(info, namespace=namespace, name=name)
+        return self._commit(resource, key, new, finalizing=finalizing, at_ns=at)
+
+    def patch(
+        self,
+        resource: str,
+        body: bytes,
+        *,
+        patch_type: str,
+        namespace: str | None,
+        name: str,
+        manager: str,
+        subresource: str | None = None,
+        at_ns: int | None = None,
+    ) -> Stored:
+        """PATCH: apply a merge, strategic-merge or JSON patch, then `replace` the result.
+
+        Raises 400 (malformed patch), 404, 409 (a resourceVersion in the patch that
+        no longer matches), 415 (unsupported patch type, e.g. server-side apply), 422.
+        """
+        info = self.info(resource)
+        self._check_subresource(info, subresource)
+        if subresource is None and "patch" not in info.verbs:
+            raise method_not_allowed()
+        if patch_type not in patching.PATCH_TYPES:
+            raise ApiError(
+                code=415,
+                message=f"the body of the request was in an unknown format - accepted media "
+                f"types include: {', '.join(patching.PATCH_TYPES)}",
+            )
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            try:
+                document = yaml.safe_load(body)
+            except yaml.YAMLError as err:
+                raise bad_request(f"error decoding patch: {err}") from None
+        current = self.get(resource, namespace=namespace, name=name)
+        target = scaling.scale_of(current.obj) if subresource == "scale" else current.obj
+        try:
+            patched = patching.apply_patch(target, document, patch_type=patch_type)
+        except patching.PatchError as err:
+            if err.malformed:
+                raise bad_request(str(err)) from None
+            raise ApiError(
+                code=422,
+                message=f"the server rejected our request due to an error in our request: {err}",
+            ) from None
+        return self.replace(
+            resource,
+            patched,
+            namespace=namespace,
+            name=name,
+            manager=manager,
+            subresource=subresource,
+            at_ns=at_ns,
+        )
+
+    def scale(self, resource: str, *, namespace: str | None, name: str) -> dict[str, Any]:
+        """The autoscaling/v1 Scale of a deployment, replicaset or statefulset (404 otherwise)."""
+        self._check_subresource(self.info(resource), "scale")
+        return scaling.scale_of(self.get(resource, namespace=namespace, name=name).obj)
+
+    @staticmethod
+    def _check_subresource(info: ResourceInfo, subresource: str | None) -> None:
+        if subresource is not None and subresource not in info.subresources:
+            raise ApiError(code=404, message=_UNKNOWN_RESOURCE)
 
     def delete(
         self,
@@ -223,31 +584,64 @@ class Registry:
         namespace: str | None,
         name: str,
         grace_period_seconds: int | None = None,
+        propagation_policy: str | None = None,
+        preconditions: dict[str, Any] | None = None,
         at_ns: int | None = None,
     ) -> Stored:
         """DELETE: a bound pod is deleted gracefully (its kubelet finishes the job); else at once.
 
-        Returns the object as the response carries it: with `deletionTimestamp`
-        when graceful, the last state when removed. Raises 404.
+        Foreground / Orphan deletion adds the `foregroundDeletion` / `orphan`
+        finalizer (no policy on a batch/v1 Job means Orphan, its default); an object
+        with finalizers is only marked (`deletionTimestamp` now, grace 0) until they
+        are gone. Returns the object as the response carries it: marked, or its last
+        state when removed. Raises 400, 404, 405, 409 (preconditions), 422 (policy).
         """
         info = self.info(resource)
         if "delete" not in info.verbs:
-            raise ApiError(
-                code=405, message="the server does not allow this method on the requested resource"
+            raise method_not_allowed()
+        if propagation_policy not in (None, *PROPAGATION_POLICIES):
+            raise invalid(
+                kind="DeleteOptions",
+                name="",
+                group="meta.k8s.io",
+                causes=[
+                    f'propagationPolicy: Unsupported value: "{propagation_policy}": supported '
+                    'values: "Foreground", "Background", "Orphan", "nil"'
+                ],
             )
+        if grace_period_seconds is not None and grace_period_seconds < 0:
+            raise bad_request("gracePeriodSeconds must be >= 0")
         stored = self.get(resource, namespace=namespace, name=name)
+        for field, label, actual in (
+            ("uid", "UID", stored.uid),
+            ("resourceVersion", "ResourceVersion", str(stored.rv)),
+        ):
+            wanted = (preconditions or {}).get(field)
+            if wanted not in (None, "") and str(wanted) != actual:
+                raise conflict(
+                    resource=resource,
+                    name=name,
+                    group=info.group,
+                    why=f"Precondition failed: {label} in precondition: {wanted}, "
+                    f"{label} in object meta: {actual}",
+                )
         at = now_ns() if at_ns is None else at_ns
         current = stored.obj
         meta, spec = current["metadata"], current.get("spec") or {}
-        if grace_period_seconds is not None and grace_period_seconds < 0:
-            raise bad_request("gracePeriodSeconds must be >= 0")
-        if resource == "pods" and meta.get("deletionTimestamp"):
-            return stored
+        if meta.get("deletionTimestamp"):
+            return stored  # already being deleted: the real server answers with it as it is
+        policy = propagation_policy or ("Orphan" if resource == "jobs" else "Background")
+        self.deletion_policies[stored.uid] = policy
+        finalizers = list(meta.get("finalizers") or ())
+        added = _POLICY_FINALIZERS.get(policy)
+        if added and added not in finalizers:
+            finalizers.append(added)
         grace = grace_period_seconds
         if grace is None:
             grace = spec.get("terminationGracePeriodSeconds", 30) if resource == "pods" else 0
-        if resource != "pods" or grace == 0 or not spec.get("nodeName"):
-            # No kubelet to wait for (or no grace asked): the object goes at once.
+        graceful = resource == "pods" and grace > 0 and bool(spec.get("nodeName"))
+        if not graceful and not finalizers:
+            # No kubelet to wait for (or no grace asked) and no finalizer: gone at once.
             removed = self.remove(resource, namespace=namespace, name=name, at_ns=at)
             if removed is None:
                 raise not_found(resource=resource, name=name, group=info.group)
@@ -255,16 +649,23 @@ class Registry:
 
         def mark(obj: dict[str, Any]) -> None:
             m = obj["metadata"]
-            m["deletionTimestamp"] = rfc3339(at + grace * NS_PER_S)
-            m["deletionGracePeriodSeconds"] = grace
-            if m.get("generation"):
-                m["generation"] += 1
+            if graceful:
+                m["deletionTimestamp"] = rfc3339(at + grace * NS_PER_S)
+                m["deletionGracePeriodSeconds"] = grace
+                if m.get("generation"):
+                    m["generation"] += 1  # graceful deletion bumps generation (rest.BeforeDelete)
+            else:
+                m["deletionTimestamp"] = rfc3339(at)
+                m["deletionGracePeriodSeconds"] = 0
+            if finalizers:
+                m["finalizers"] = finalizers
 
         marked = self.update(
             resource, namespace=namespace, name=name, mutate=mark, manager="", at_ns=at
         )
         assert marked is not None
-        self.truth.record(meta["uid"], "deletion_requested", at)
+        if resource != "events":
+            self.truth.record(meta["uid"], "deletion_requested", at)
         return marked
 
     def remove(
@@ -272,14 +673,65 @@ class Registry:
     ) -> Stored | None:
         """Take the object out of the store now (the DELETED event); None if already gone.
 
-        With `uid`, only that incarnation of the name is removed.
+        With `uid`, only that incarnation of the name is removed. An object with
+        finalizers is not removed but marked (deletionTimestamp, grace 0) and
+        returned: it goes when its last finalizer does.
         """
         info = self.info(resource)
         key = self.key(info, namespace=namespace, name=name)
         current = self.store.get(resource, key)
         if current is None or (uid is not None and current.uid != uid):
             return None
+        obj = current.obj
+        meta = obj["metadata"]
+        if meta.get("finalizers"):
+            if _finalizing(meta):
+                return current
+            meta.setdefault("deletionTimestamp", rfc3339(at_ns))
+            meta["deletionGracePeriodSeconds"] = 0
+            return self.store.put(resource, obj)
         removed = self.store.remove(resource, key)
         if removed is not None and resource != "events":
             self.truth.record(removed.uid, "deleted", at_ns)
         return removed
+
+    def remove_finalizer(
+        self,
+        resource: str,
+        *,
+        namespace: str | None,
+        name: str,
+        finalizer: str,
+        manager: str,
+        at_ns: int | None = None,
+        uid: str | None = None,
+    ) -> Stored | None:
+        """Drop one finalizer; if it was the last of a deleted object, the object goes.
+
+        Returns the stored (or, when deleted, the final) state; None if the object
+        is gone or another incarnation than `uid`.
+        """
+
+        def drop(obj: dict[str, Any]) -> None:
+            remaining = [f for f in obj["metadata"].get("finalizers") or () if f != finalizer]
+            if remaining:
+                obj["metadata"]["finalizers"] = remaining
+            else:
+                obj["metadata"].pop("finalizers", None)
+
+        at = now_ns() if at_ns is None else at_ns
+        return self.update(
+            resource,
+            namespace=namespace,
+            name=name,
+            mutate=drop,
+            manager=manager,
+            at_ns=at,
+            uid=uid,
+            fields=lambda obj: {"f:metadata": {"f:finalizers": {}}},
+        )
+
+
+def _finalizing(meta: dict[str, Any]) -> bool:
+    """Deleted and only waiting for finalizers (grace 0): removing the last one deletes it."""
+    return bool(meta.get("deletionTimestamp")) and meta.get("deletionGracePeriodSeconds") == 0

@@ -3,17 +3,26 @@
 Binding writes `spec.nodeName` and PodScheduled=True in one write, as the real
 `pods/binding` subresource does, then records a `Scheduled` event through the
 events.k8s.io/v1 recorder (`eventTime` in microseconds, `action: Binding`).
+When no node fits (`placement`: node selector/affinity, cpu/memory requests,
+unbound Immediate claims) it writes PodScheduled=False Unschedulable and a
+FailedScheduling event, and retries after a back-off (1 s doubling to 10 s), at
+once when a node changes or the awaited claim binds. Claims of a
+WaitForFirstConsumer class get `volume.kubernetes.io/selected-node` once a node
+is chosen, and the binding waits until they are Bound (VolumeBinding PreBind).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from typing import Any
 
 from tracewatch.sim.events import EventRecorder, Ref
 from tracewatch.sim.options import SimOptions
+from tracewatch.sim.placement import SELECTED_NODE, FailureWriter, Verdict, evaluate
 from tracewatch.sim.registry import Registry
+from tracewatch.sim.store import Stored
 from tracewatch.sim.tasks import TaskSet
 from tracewatch.sim.timestamps import now_ns, rfc3339
 
@@ -70,6 +79,17 @@ class Scheduler:
         self._tasks = tasks
         self._load = dict.fromkeys(nodes, 0)
         self._instance = instance
+        self._failures = FailureWriter(
+            registry=registry, recorder=recorder, component=NAME, instance=instance
+        )
+        self._node_waiters: list[asyncio.Future[None]] = []
+
+    def on_node(self, type_: str, node: dict[str, Any]) -> None:
+        """Store listener: a node changed, so unschedulable pods are retried now (NodeUpdate)."""
+        waiters, self._node_waiters = self._node_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def on_pod(self, type_: str, pod: dict[str, Any]) -> None:
         """Store listener: queue new unbound pods; keep node load current."""
@@ -78,6 +98,7 @@ class Scheduler:
         if type_ == "DELETED":
             if node in self._load:
                 self._load[node] -= 1
+            self._failures.forget(pod["metadata"]["uid"])
             return
         if type_ == "ADDED":
             if node:
@@ -91,21 +112,49 @@ class Scheduler:
                     name=f"schedule {meta['namespace']}/{meta['name']}",
                 )
 
-    def _pick(self) -> str:
-        fewest = min(self._load.values())
-        return self._rng.choice([n for n, load in self._load.items() if load == fewest])
+    def _pick(self, candidates: list[str]) -> str:
+        fewest = min(self._load[n] for n in candidates)
+        return self._rng.choice([n for n in candidates if self._load[n] == fewest])
+
+    def _pending(self, namespace: str, name: str, uid: str) -> Stored | None:
+        """The pod, if it is still this incarnation, not being deleted, and unbound."""
+        stored = self._registry.store.get("pods", (namespace, name))
+        if stored is None or stored.uid != uid or not self._load:
+            return None
+        seen = stored.obj
+        if seen["metadata"].get("deletionTimestamp") or seen["spec"].get("nodeName"):
+            return None
+        return stored
 
     async def _schedule(self, *, namespace: str, name: str, uid: str) -> None:
-        await asyncio.sleep(self._options.scheduling.draw(self._rng))
-        stored = self._registry.store.get("pods", (namespace, name))
-        if stored is None:
-            return
-        seen = stored.obj
-        if seen["metadata"]["uid"] != uid or seen["metadata"].get("deletionTimestamp"):
-            return
-        if seen["spec"].get("nodeName") or not self._load:
-            return
-        node = self._pick()
+        await asyncio.sleep(self._options.delay(self._options.scheduling, self._rng))
+        attempt = 0
+        while True:
+            stored = self._pending(namespace, name, uid)
+            if stored is None:
+                return
+            verdict = evaluate(
+                registry=self._registry,
+                pod=stored.obj,
+                nodes=tuple(self._load),
+                classes=self._options.storage_classes,
+            )
+            if verdict.nodes:
+                break
+            # No node fits: Unschedulable + FailedScheduling, then retry (see placement).
+            attempt += 1
+            self._failures.unschedulable(
+                stored=stored, message=verdict.message, set_condition=set_condition
+            )
+            await self._retry_wait(verdict, attempt)
+        node = self._pick(verdict.nodes)
+        if verdict.delayed:
+            # VolumeBinding PreBind: hand WaitForFirstConsumer claims the node, wait for binds.
+            if not await self._bind_claims(verdict.delayed, node, pod=(namespace, name, uid)):
+                return
+            stored = self._pending(namespace, name, uid)
+            if stored is None:
+                return
         at = now_ns()
 
         def bind(obj: dict[str, Any]) -> None:
@@ -114,9 +163,17 @@ class Scheduler:
                 obj.setdefault("status", {}), type_="PodScheduled", value="True", at_ns=at
             )
 
-        # Binding bypasses field management on the real server: no managedFields entry.
+        # Binding bypasses field management on the real server: no managedFields entry;
+        # nor does it bump generation (pods/binding writes storage directly).
         bound = self._registry.update(
-            "pods", namespace=namespace, name=name, mutate=bind, manager=NAME, at_ns=at, uid=uid
+            "pods",
+            namespace=namespace,
+            name=name,
+            mutate=bind,
+            manager=NAME,
+            at_ns=at,
+            uid=uid,
+            subresource="binding",
         )
         if bound is None:
             return
@@ -132,3 +189,50 @@ class Scheduler:
             component=NAME,
             instance=self._instance,
         )
+
+    async def _retry_wait(self, verdict: Verdict, attempt: int) -> None:
+        """The unschedulable queue's back-off (1 s doubling to 10 s), cut short by a claim bind."""
+        seconds = self._options.scaled(min(2.0 ** (attempt - 1), 10.0))
+        if not verdict.unbound_immediate:
+            node_changed = asyncio.get_running_loop().create_future()
+            self._node_waiters.append(node_changed)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(node_changed, timeout=seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await self._registry.truth.wait_for(
+                verdict.unbound_immediate[0], "bound", timeout=seconds
+            )
+
+    async def _bind_claims(
+        self, claims: list[tuple[str, str]], node: str, *, pod: tuple[str, str, str]
+    ) -> bool:
+        """Annotate each claim with the chosen node; True once all are bound (False: pod gone)."""
+        store = self._registry.store
+        for namespace, claim in claims:
+            stored = store.get("persistentvolumeclaims", (namespace, claim))
+            if stored is None:
+                return False
+            if (stored.obj["metadata"].get("annotations") or {}).get(SELECTED_NODE) != node:
+
+                def select(obj: dict[str, Any]) -> None:
+                    obj["metadata"].setdefault("annotations", {})[SELECTED_NODE] = node
+
+                self._registry.update(
+                    "persistentvolumeclaims",
+                    namespace=namespace,
+                    name=claim,
+                    mutate=select,
+                    manager=NAME,
+                    at_ns=now_ns(),
+                )
+        for namespace, claim in claims:
+            while True:
+                stored = store.get("persistentvolumeclaims", (namespace, claim))
+                if stored is None or self._pending(*pod) is None:
+                    return False
+                if (stored.obj.get("status") or {}).get("phase") == "Bound":
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await self._registry.truth.wait_for(stored.uid, "bound", timeout=1.0)
+        return True

@@ -195,6 +195,14 @@ class ObjectStore:
         keys = sorted(k for k in objects if namespace is None or k[0] == namespace)
         return [objects[k] for k in keys]
 
+    def keyed(self, resource: str, *, namespace: str | None = None) -> list[tuple[Key, Stored]]:
+        """(key, object) pairs in key order: a consistent snapshot at the current version."""
+        objects = self._objects[resource]
+        return sorted(
+            (kv for kv in objects.items() if namespace is None or kv[0][0] == namespace),
+            key=lambda kv: kv[0],
+        )
+
     def count(self, resource: str) -> int:
         return len(self._objects[resource])
 
@@ -282,7 +290,12 @@ class ObjectStore:
         return [s for n in names for s in self._subscribers[n]]
 
     def listen(self, resource: str, listener: Listener) -> None:
+        """Call `listener` synchronously after every write of `resource` (see `Listener`)."""
         self._listeners[resource].append(listener)
+
+    def unlisten(self, resource: str, listener: Listener) -> None:
+        if listener in self._listeners[resource]:
+            self._listeners[resource].remove(listener)
 
     def compact(self, resource: str | None = None) -> None:
         """Forget the watch history (of one resource or all), as an etcd compaction does."""

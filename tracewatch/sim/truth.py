@@ -22,7 +22,29 @@ Keys recorded for a pod (per object uid; `<c>` is a container name):
 - `terminated`: containers terminated, final status written.
 - `deleted`: the object left the store (the DELETED watch event).
 
-Any other object gets `created` and `deleted`. A key keeps its first instant.
+- `accepted`: the kubelet's first status write (with init containers, Initialized is still
+  False then and `initialized` comes when the last init container completed).
+- `unschedulable`: the first FailedScheduling (PodScheduled=False Unschedulable).
+- container runs (`kubelet_containers`): `init_started:<c>`, `init_completed:<c>`,
+  `container_ready:<c>`, `container_exited:<c>`, `restarted:<c>`, `crashloop:<c>`,
+  `pull_failed:<c>`, `image_pull_backoff:<c>`, and `succeeded` / `failed` (terminal phase).
+
+Controllers (`tracewatch.sim.controllers`; `<g>` a generation, `<n>` a replica count):
+
+- Deployment: `rollout_started:<g>` (the write that made generation g), `rollout_complete:<g>`
+  (status first satisfies the `kubectl rollout status` rules at g), `superseded:<g>` (a newer
+  generation arrived before g completed; same instant as the next `rollout_started`),
+  `rollout_failed:<g>` (Progressing=False ProgressDeadlineExceeded).
+- ReplicaSet: `scaled:<n>` (status.replicas reached spec.replicas = n), `ready:<n>`,
+  `available:<n>` (readyReplicas / availableReplicas reached n as well).
+- StatefulSet, DaemonSet: `rollout_started:<g>`, `rollout_complete:<g>`, `ready:<n>`.
+- Job: `started` (status.startTime written), `complete`, `failed`.
+- PersistentVolumeClaim: `waiting_for_consumer`, `provisioning_started` (handed to the
+  external provisioner), `provisioned` (the PV exists), `bound` (claim phase Bound).
+- Any owner deleted in the foreground: `dependents_gone` (its finalizer is then removed).
+
+Any other object gets `created` and `deleted`. A key keeps its first instant (a
+ReplicaSet scaled to 3 twice keeps the first `scaled:3`).
 """
 
 from __future__ import annotations

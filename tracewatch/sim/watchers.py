@@ -91,16 +91,29 @@ class Watcher:
 
     # setup, synchronous so that no write falls between the snapshot and the subscription
 
-    def start(self, resource_version: str | None) -> None:
-        """Queue the initial state (rv unset/0) or the replay after rv, then subscribe."""
+    def start(
+        self, resource_version: str | None, *, send_initial_events: bool | None = None
+    ) -> None:
+        """Queue the initial state (rv unset/0) or the replay after rv, then subscribe.
+
+        `send_initial_events` (the WatchList protocol, with resourceVersionMatch=NotOlderThan):
+        True sends the current state as ADDED events whatever rv is (this store is never
+        older than any version it handed out), then a BOOKMARK annotated
+        `k8s.io/initial-events-end: "true"`; False with rv unset/0 starts from now with
+        no initial events; None is the legacy behaviour.
+        """
         rv = parse_resource_version(resource_version)
-        if rv is None:
+        if send_initial_events is False and rv is None:
+            self._last_rv = self._store.rv
+        elif rv is None or send_initial_events:
             self._last_rv = self._store.rv
             self._initial = [
                 b'{"type":"ADDED","object":' + s.data + b"}\n"
                 for s in self._store.items(self._info.name, namespace=self._namespace)
                 if self._matches(s.view)
             ]
+            if send_initial_events:
+                self._initial.append(self._bookmark(initial_events_end=True))
         else:
             try:
                 replay = self._store.since(self._info.name, rv)
@@ -129,15 +142,14 @@ class Watcher:
             return entry.pieces("MODIFIED" if before else "ADDED")
         return entry.pieces("DELETED") if before else None
 
-    def _bookmark(self) -> bytes:
+    def _bookmark(self, *, initial_events_end: bool = False) -> bytes:
         # With nothing queued, everything up to the store's current version has been
         # delivered (writes and offers are synchronous), so that is a safe cursor.
         rv = self._store.rv if not self._pending else self._last_rv
-        obj = {
-            "kind": self._info.kind,
-            "apiVersion": self._info.api_version,
-            "metadata": {"resourceVersion": str(rv)},
-        }
+        metadata: dict[str, object] = {"resourceVersion": str(rv)}
+        if initial_events_end:
+            metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
+        obj = {"kind": self._info.kind, "apiVersion": self._info.api_version, "metadata": metadata}
         return b'{"type":"BOOKMARK","object":' + orjson.dumps(obj) + b"}\n"
 
     async def stream(

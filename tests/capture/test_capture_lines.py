@@ -1,0 +1,113 @@
+"""The capture line format: receipt times to the nanosecond, kinds to resources, bad lines."""
+
+from __future__ import annotations
+
+import io
+
+import orjson
+import pytest
+
+from tracewatch.capture.lines import (
+    CaptureLineError,
+    format_observed_at,
+    parse_capture_line,
+    parse_observed_at,
+)
+from tracewatch.capture.recording import CaptureWriter
+from tracewatch.core.observations import Change, Observation
+from tracewatch.kube.decoding import decoder_for
+
+POD = {
+    "kind": "Pod",
+    "apiVersion": "v1",
+    "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "resourceVersion": "42",
+                 "managedFields": [{"manager": "kubectl", "time": "2024-05-01T10:00:00Z"}]},
+    "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "nginx:1.27"}]},
+}
+
+
+@pytest.mark.parametrize(
+    "ns", [0, 1_714_557_600_000_000_001, 1_714_557_600_123_456_789, 4_102_444_799_999_999_999]
+)
+def test_receipt_time_round_trips_to_the_nanosecond(ns: int) -> None:
+    """format_observed_at is RFC 3339 UTC with nine digits and parses back exactly."""
+    text = format_observed_at(ns)
+    assert text.endswith("Z") and len(text.split(".")[1]) == 10
+    assert parse_observed_at(text) == ns
+
+
+def test_offsets_and_short_fractions_are_understood() -> None:
+    """Hand-written captures may use an offset or fewer digits; both mean the same instant."""
+    assert parse_observed_at("2024-05-01T12:00:00.5+02:00") == parse_observed_at(
+        "2024-05-01T10:00:00.500000000Z"
+    )
+
+
+def test_writer_adds_kind_to_list_items_and_keeps_the_object() -> None:
+    """A list item (no kind/apiVersion) gets both; the rest of the object is kept whole."""
+    out = io.BytesIO()
+    writer = CaptureWriter(stream=out)
+    item = {k: v for k, v in POD.items() if k not in ("kind", "apiVersion")}
+    raw = orjson.dumps(item)
+    snapshot = decoder_for("pods").decode_object(raw)
+    writer.write(Observation(observed_at_ns=5, change=Change.ADDED, resource="pods",
+                             obj=snapshot), raw)
+    record = orjson.loads(out.getvalue())
+    assert record["object"] == POD
+    assert record["type"] == "ADDED"
+    assert parse_capture_line(out.getvalue()).observation is not None
+
+
+def test_relisted_gone_is_recorded_as_deleted() -> None:
+    """A deletion found by a relist is written as DELETED with the last object seen."""
+    out = io.BytesIO()
+    raw = orjson.dumps(POD)
+    snapshot = decoder_for("pods").decode_object(raw)
+    CaptureWriter(stream=out).write(
+        Observation(observed_at_ns=7, change=Change.RELISTED_GONE, resource="pods",
+                    obj=snapshot), raw)
+    parsed = parse_capture_line(out.getvalue())
+    assert parsed.observation is not None
+    assert parsed.observation.change is Change.DELETED
+    assert parsed.observation.obj == snapshot
+
+
+def test_line_decodes_to_the_same_snapshot_as_a_watch_line() -> None:
+    """The replayed snapshot equals what the informer decoded from the live watch line."""
+    line = orjson.dumps({"observedAt": format_observed_at(9), "type": "MODIFIED", "object": POD})
+    parsed = parse_capture_line(line)
+    watch = decoder_for("pods").decode_line(orjson.dumps({"type": "MODIFIED", "object": POD}))
+    assert parsed.observation is not None
+    assert parsed.observation.obj == watch.obj
+    assert parsed.observation.observed_at_ns == 9
+    assert parsed.observation.resource == "pods"
+
+
+def test_unwatched_kinds_are_not_errors() -> None:
+    """A kind outside the resource table (or another API group's Event) is reported, not raised."""
+    for kind, api_version in (("ConfigMap", "v1"), ("Event", "events.k8s.io/v1")):
+        obj = {"kind": kind, "apiVersion": api_version, "metadata": {"uid": "x"}}
+        line = orjson.dumps({"observedAt": format_observed_at(1), "type": "ADDED",
+                             "object": obj})
+        parsed = parse_capture_line(line)
+        assert parsed.observation is None and parsed.kind == kind
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        (b"{not json", "not a capture record"),
+        (b'{"type":"ADDED","object":{}}', "not a capture record"),
+        (b'{"observedAt":"yesterday","type":"ADDED","object":{"kind":"Pod"}}', "RFC 3339"),
+        (b'{"observedAt":"2024-05-01T10:00:00Z","type":"BOOKMARK","object":{"kind":"Pod"}}',
+         "BOOKMARK"),
+        (b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
+         b'"object":{"kind":"Pod","metadata":{"name":3}}}', "Pod"),
+        (b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
+         b'"object":{"kind":"Pod","metadata":{"name":"x"}}}', "uid"),
+    ],
+)
+def test_bad_lines_raise_one_clear_error(line: bytes, says: str) -> None:
+    """Every kind of bad line raises CaptureLineError with a reason naming the problem."""
+    with pytest.raises(CaptureLineError, match=says):
+        parse_capture_line(line)
