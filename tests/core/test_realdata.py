@@ -91,3 +91,19 @@ def test_unschedulable_pod_is_not_an_end() -> None:
     assert early == []
     spans, _ = _replay_late("pod/unscheduled.json")
     assert [s.attribute("tracewatch.outcome") for s in spans if s.is_root] == ["timed_out"]
+
+
+def test_recorded_crash_loop_restarts() -> None:
+    """A container that keeps exiting (restartPolicy Always): the restart during startup is a
+    span event on the failed startup; the back-off after it is a RestartContainer lifecycle."""
+    spans, created = _replay_late("pod/containerTerminatedSuccess.json")
+    root = next(s for s in spans if s.name == "k8s.CreatePod")
+    assert root.attribute("tracewatch.outcome") == "failed"
+    assert root.attribute("tracewatch.reason") == "CrashLoopBackOff"
+    assert [e.name for e in root.events] == ["ContainerRestarted"]
+    [restart] = [s for s in spans if s.name == "kubelet.RestartContainer"]
+    assert restart.attribute("k8s.container.restart_count") == 2
+    assert restart.attribute("tracewatch.reason") == "CrashLoopBackOff"
+    assert _sec(restart, created)[0] == 3  # the exit at 20:55:54
+    # Never seen running again in the recording: closed by the lifecycle time limit.
+    assert restart.attribute("tracewatch.outcome") == "timed_out"

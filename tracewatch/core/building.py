@@ -76,9 +76,7 @@ class TraceBuilder:
             start_ns = min(max(start_ns, lo), hi)
             end_ns = min(max(end_ns, lo), hi)
         end_ns = max(end_ns, start_ns)
-        span = span_id or ids.span_id(
-            trace=self.trace_id, name=name, discriminator=f"{self._scope}/{discriminator}"
-        )
+        span = span_id or ids.span_id(name=name, discriminator=f"{self._scope}/{discriminator}")
         if start.source is end.source:
             sources = start.source.value
         else:

@@ -19,23 +19,45 @@ from tracewatch.core.spans import TimeSource
 SECOND_NS = 1_000_000_000
 
 
+# Epoch seconds of each "YYYY-MM-DDTHH:MM" seen (None: not a date). Timestamps of one
+# minute share it, so most parses are a dict hit; bounded, cleared when full.
+_MINUTES: dict[str, int | None] = {}
+_MINUTES_LIMIT = 4096
+
+
+def _minute_seconds(prefix: str) -> int | None:
+    try:
+        secs: int | None = calendar.timegm(
+            (
+                int(prefix[0:4]),
+                int(prefix[5:7]),
+                int(prefix[8:10]),
+                int(prefix[11:13]),
+                int(prefix[14:16]),
+                0,
+            )
+        )
+    except ValueError:
+        secs = None
+    if len(_MINUTES) >= _MINUTES_LIMIT:
+        _MINUTES.clear()
+    _MINUTES[prefix] = secs
+    return secs
+
+
 def parse_timestamp_ns(value: str | None) -> int | None:
     """RFC 3339 API timestamp (Time or MicroTime) to ns since the epoch; None if absent or bad."""
     if not value:
         return None
     # Fast path for the forms the API server writes: 2024-01-02T03:04:05Z and .123456Z
     if len(value) >= 20 and value[4] == "-" and value[10] == "T" and value[-1] == "Z":
+        # timegm is linear in the seconds field: the minute's start plus the seconds.
+        prefix = value[:16]
+        minute = _MINUTES[prefix] if prefix in _MINUTES else _minute_seconds(prefix)
+        if minute is None:
+            return None
         try:
-            secs = calendar.timegm(
-                (
-                    int(value[0:4]),
-                    int(value[5:7]),
-                    int(value[8:10]),
-                    int(value[11:13]),
-                    int(value[14:16]),
-                    int(value[17:19]),
-                )
-            )
+            secs = minute + int(value[17:19])
         except ValueError:
             return None
         frac = value[19:-1]

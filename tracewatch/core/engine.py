@@ -219,7 +219,7 @@ class Engine:
         if placement is None:
             return None
         trace = placement.trace_id
-        return trace, ids.span_id(trace=trace, name=BIND_SPAN, discriminator=f"{uid}/create/")
+        return trace, ids.span_id(name=BIND_SPAN, discriminator=f"{uid}/create/")
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -286,20 +286,15 @@ class Engine:
                     links += (
                         SpanLink(outer.trace_id, outer.span_id, (("tracewatch.link", "owner"),)),
                     )
-        span = ids.span_id(trace=trace, name=name, discriminator=f"{lc.uid}/{lc.key}/")
+        span = ids.span_id(name=name, discriminator=f"{lc.uid}/{lc.key}/")
         lc.placement = Placement(trace_id=trace, parent_span_id=parent, span_id=span, links=links)
         return lc.placement
 
     def _can_nest(self, lc: Lifecycle, owner: Lifecycle) -> bool:
-        if owner.emitted_bounds is None:
+        if self._owner_bounds(owner)[1] is None:
             return True
-        # The owner was emitted already: only a child that fits inside it still can be.
-        start, end = owner.emitted_bounds
-        if lc.end is None:
-            return False
-        start_high = min(lc.start.latest, lc.nested_start_ns or lc.start.latest)
-        end_low = max(lc.end.earliest, lc.nested_end_ns)
-        return start_high >= start and end_low <= end
+        # The owner left or was cut short: only a child that ended inside it still fits.
+        return lc.end is not None and self._fits(lc, owner)
 
     def _emit(self, uid: str, key: str) -> list[SpanRecord]:
         lc = self._open.get(uid, {}).get(key)
@@ -324,11 +319,11 @@ class Engine:
             self.counters["lifecycles.skipped_history"] += 1
         else:
             owner = self._nesting_owner(lc, placement)
+            if owner is not None and not self._fits(lc, owner):
+                placement, owner = self._rehome(lc, owner), None
             floor, ceiling = 0, None
-            if owner is not None and owner.emitted_bounds is not None:
-                floor, ceiling = owner.emitted_bounds
-            elif owner is not None:
-                floor = owner.start.earliest
+            if owner is not None:
+                floor, ceiling = self._owner_bounds(owner)
             builder = TraceBuilder(
                 placement=placement, scope=f"{uid}/{key}", floor_ns=floor, ceiling_ns=ceiling
             )
@@ -338,7 +333,7 @@ class Engine:
             if spans:
                 spans.extend(lc.held)
                 if ceiling is not None:
-                    # Placed inside an owner that already left: keep the subtree inside it.
+                    # It fits the owner by what the data allows: make the estimates agree.
                     spans = [_clamp(span, floor, ceiling) for span in spans]
                 top = spans[0]
                 lc.emitted_bounds = (top.start_ns, top.end_ns)
@@ -395,6 +390,54 @@ class Engine:
             ):
                 out.extend(self._emit(uid, key))
         return out
+
+    def _owner_bounds(self, owner: Lifecycle) -> tuple[int, int | None]:
+        """(floor, ceiling) a child placed inside `owner` must keep to.
+
+        An owner still open, or ended but waiting for its children, stretches to cover
+        them (no ceiling); one that left, or was cut short (superseded, deleted, timed
+        out), does not: its end is a fact about the owner, not about its children.
+        """
+        if owner.emitted_bounds is not None:
+            return owner.emitted_bounds
+        if owner.end is not None and owner.outcome not in (Outcome.COMPLETED, Outcome.FAILED):
+            return owner.start.earliest, owner.end.ns
+        return owner.start.earliest, None
+
+    def _fits(self, lc: Lifecycle, owner: Lifecycle) -> bool:
+        """Whether lc's subtree can lie inside the owner, by the bounds the data allows."""
+        floor, ceiling = self._owner_bounds(owner)
+        if ceiling is None:
+            return True
+        assert lc.end is not None
+        start_high = min(lc.start.latest, lc.nested_start_ns or lc.start.latest)
+        end_low = max(lc.end.earliest, lc.nested_end_ns)
+        return start_high >= floor and end_low <= ceiling
+
+    def _rehome(self, lc: Lifecycle, owner: Lifecycle) -> Placement:
+        """Move lc (and what it holds) to a trace of its own, linked to the owner it outlived.
+
+        Span ids do not depend on the trace, so only trace ids change; open children
+        placed inside lc are re-placed when they leave.
+        """
+        old = self._place(lc)
+        outer = self._place(owner)
+        trace = ids.trace_id(uid=lc.uid, lifecycle=lc.key)
+        link = SpanLink(outer.trace_id, outer.span_id, (("tracewatch.link", "owner"),))
+        lc.placement = Placement(
+            trace_id=trace, parent_span_id=b"", span_id=old.span_id, links=(*old.links, link)
+        )
+        lc.held = [msgspec.structs.replace(s, trace_id=trace) for s in lc.held]
+        for uid, key in self._children.get(lc.uid, ()):
+            child = self._open.get(uid, {}).get(key)
+            if (
+                child is not None
+                and child.placement is not None
+                and (child.placement.parent_span_id == old.span_id)
+            ):
+                child.placement = None
+        self.counters["lifecycles.rehomed"] += 1
+        return lc.placement
 
     def _nesting_owner(self, lc: Lifecycle, placement: Placement) -> Lifecycle | None:
         """The owner lifecycle this one was placed inside, if any."""

@@ -14,9 +14,13 @@ def trace_id(*, uid: str, lifecycle: str) -> bytes:
     return _nonzero(blake2b(f"{uid}/{lifecycle}".encode(), digest_size=16).digest())
 
 
-def span_id(*, trace: bytes, name: str, discriminator: str = "") -> bytes:
-    """8 bytes derived from the trace id, the span name and what tells same-named spans apart."""
-    return _nonzero(blake2b(trace + f"/{name}/{discriminator}".encode(), digest_size=8).digest())
+def span_id(*, name: str, discriminator: str = "") -> bytes:
+    """8 bytes from the span name and what makes it unique (its lifecycle's uid/key, ...).
+
+    Independent of the trace id on purpose: a subtree that has to move to a trace of
+    its own (its owner ended before it did) keeps every span id and parent link.
+    """
+    return _nonzero(blake2b(f"{name}/{discriminator}".encode(), digest_size=8).digest())
 
 
 def _nonzero(digest: bytes) -> bytes:

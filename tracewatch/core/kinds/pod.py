@@ -19,6 +19,9 @@ event. Span trees (DESIGN.md, "Span model"):
 
     k8s.DeletePod                         deletion requested -> gone
       kubelet.KillPod                     Killing -> containers terminated (or gone)
+
+    kubelet.RestartContainer              a container's exit -> running again (after startup;
+                                          the back-off of a crash loop, BackOff events inside)
 """
 
 from __future__ import annotations
@@ -102,6 +105,20 @@ class DeleteTrack:
     last_observed_ns: int | None = None
 
 
+@dataclass(slots=True)
+class RestartTrack:
+    """One container restart: exit, back-off, running again."""
+
+    container: str
+    node: str
+    restart: int
+    last_observed_ns: int | None = None
+    exit_code: int = 0
+    exit_reason: str = ""
+    waiting_reason: str = ""
+    events: list[SpanEvent] = field(default_factory=list)
+
+
 class PodTracker:
     """Startup and deletion lifecycles of pods."""
 
@@ -137,28 +154,105 @@ class PodTracker:
         elif gone and create is not None and create.end is None:
             create.finish(Instant(at_ns, TimeSource.WATCH), Outcome.DELETED, reason="Deleted")
             ledger.ended(create)
+        if create is None or create.end is not None:
+            self._restarts(pod, at_ns, ledger, gone=gone or bool(meta.deletion_timestamp))
         if gone:
             ledger.forget(uid)
+
+    def _restarts(self, pod: Pod, at_ns: int, ledger: Ledger, *, gone: bool) -> None:
+        """Container restarts after startup: each one a lifecycle, exit -> running again.
+
+        Key `restart-<container>-<n>` for the n-th restart (restartCount becomes n), so a
+        crash-looping container shows each exit, its back-off and its return. Only pods
+        whose startup is over get here; restarts during startup are span events on it.
+        """
+        if pod.spec.restart_policy == "Never":
+            return
+        meta = pod.metadata
+        for status in (*pod.status.init_container_statuses, *pod.status.container_statuses):
+            state, last = status.state, status.last_state.terminated
+            if state.running is not None and status.restart_count:
+                key = f"restart-{status.name}-{status.restart_count}"
+                restart = ledger.current(meta.uid, key)
+                if restart is None and last is not None and not ledger.was_emitted(meta.uid, key):
+                    restart = self._open_restart(
+                        pod, status.name, key, last.finished_at, at_ns, ledger
+                    )
+                if restart is not None and restart.end is None:
+                    back = server_instant(
+                        state.running.started_at,
+                        observed_at_ns=at_ns,
+                        previous_ns=restart.state.last_observed_ns,
+                    )
+                    restart.finish(back or Instant(at_ns, TimeSource.WATCH), Outcome.COMPLETED)
+                    ledger.ended(restart)
+                continue
+            exited = state.terminated or (last if state.waiting is not None else None)
+            if exited is None or gone:
+                continue
+            key = f"restart-{status.name}-{status.restart_count + 1}"
+            restart = ledger.current(meta.uid, key)
+            if restart is None and not ledger.was_emitted(meta.uid, key):
+                restart = self._open_restart(
+                    pod, status.name, key, exited.finished_at, at_ns, ledger
+                )
+            if restart is not None:
+                track: RestartTrack = restart.state
+                track.last_observed_ns = at_ns
+                track.exit_code = exited.exit_code
+                track.exit_reason = exited.reason
+                if state.waiting is not None and state.waiting.reason:
+                    track.waiting_reason = state.waiting.reason
+        if gone:
+            for status in pod.status.container_statuses:
+                restart = ledger.current(
+                    meta.uid, f"restart-{status.name}-{status.restart_count + 1}"
+                )
+                if restart is not None and restart.end is None:
+                    restart.finish(
+                        Instant(at_ns, TimeSource.WATCH), Outcome.DELETED, reason="Deleted"
+                    )
+                    ledger.ended(restart)
+
+    def _open_restart(
+        self, pod: Pod, container: str, key: str, exited_at: str | None, at_ns: int, ledger: Ledger
+    ) -> Lifecycle:
+        start = server_instant(exited_at, observed_at_ns=at_ns, previous_ns=None)
+        lc = _lifecycle(pod.metadata, key, start or Instant(at_ns, TimeSource.WATCH), at_ns, ledger)
+        lc.state = RestartTrack(
+            container=container,
+            node=pod.spec.node_name,
+            restart=int(key.rsplit("-", 1)[1]),
+            last_observed_ns=at_ns,
+        )
+        ledger.open(lc)
+        return lc
 
     def event(self, lifecycle: Lifecycle, event: Event, observed_at_ns: int) -> None:
         when = event_instant(event, observed_at_ns=observed_at_ns)
         if when is None:
             return
+        track: Any = lifecycle.state
         if lifecycle.key == "delete":
-            track: Any = lifecycle.state
             if event.reason == "Killing" and track.killing is None:
                 track.killing = when
-            return
-        _startup_event(lifecycle.state, event, when)
+        elif lifecycle.key == "create":
+            _startup_event(track, event, when)
+        elif _container_name(event.involved_object.field_path) == track.container:
+            track.events.append(SpanEvent(when.ns, event.reason, (("message", event.message),)))
 
     def top_name(self, lifecycle: Lifecycle) -> str:
-        return "k8s.CreatePod" if lifecycle.key == "create" else "k8s.DeletePod"
+        if lifecycle.key == "create":
+            return "k8s.CreatePod"
+        return "k8s.DeletePod" if lifecycle.key == "delete" else "kubelet.RestartContainer"
 
     def build(self, lifecycle: Lifecycle, builder: TraceBuilder, ledger: Ledger) -> None:
         if lifecycle.key == "create":
             _build_startup(lifecycle, builder, ledger)
-        else:
+        elif lifecycle.key == "delete":
             _build_delete(lifecycle, builder)
+        else:
+            _build_restart(lifecycle, builder)
 
     def _open_create(self, pod: Pod, at_ns: int, ledger: Ledger) -> Lifecycle | None:
         meta = pod.metadata
@@ -450,6 +544,27 @@ def _build_delete(lc: Lifecycle, b: TraceBuilder) -> None:
             parent=root,
             attributes=base,
         )
+
+
+def _build_restart(lc: Lifecycle, b: TraceBuilder) -> None:
+    track: RestartTrack = lc.state
+    assert lc.end is not None and lc.outcome is not None
+    reason = track.waiting_reason or track.exit_reason
+    b.top(
+        name="kubelet.RestartContainer",
+        service="kubelet",
+        start=top_start(lc),
+        end=top_end(lc),
+        attributes=(
+            *_base_attributes(lc, track.node),
+            ("k8s.container.name", track.container),
+            ("k8s.container.restart_count", track.restart),
+            ("k8s.container.last_terminated.exit_code", track.exit_code),
+            ("tracewatch.outcome", lc.outcome.value),
+            *((("tracewatch.reason", reason),) if reason else ()),
+        ),
+        events=tuple(track.events),
+    )
 
 
 def _claim_links(lc: Lifecycle, track: PodTrack, ledger: Ledger) -> tuple[SpanLink, ...]:
