@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -31,7 +32,7 @@ from tracewatch.kube.leader import (
 from tracewatch.sim import SimCluster, SimOptions
 
 LEASE_S, RENEW_S, RETRY_S = 1.0, 0.7, 0.2
-MARGIN_S = 0.8
+MARGIN_S = 1.0
 """Jittered retry (up to 2.2 x retry) plus a request and scheduling slack."""
 MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -159,11 +160,11 @@ async def test_clean_shutdown_releases_so_the_standby_takes_over_at_once(
         await asyncio.gather(leader_task, return_exceptions=True)
         released_at = time.monotonic()
         assert not leader.exporting
-        async with asyncio.timeout(2.2 * RETRY_S + 0.6):
+        async with asyncio.timeout(2.5):
             await standby.wait_until(leading=True)
         took = time.monotonic() - released_at
         spec = lease(sim)["spec"]
-    assert took < 1.0, f"took {took:.2f}s although the Lease was released"
+    assert took < 2.5 < long_lease["lease_duration_s"], f"took {took:.2f}s after the release"
     assert spec["holderIdentity"] == standby.config.identity
     assert spec["leaseTransitions"] == 1
 
@@ -226,7 +227,10 @@ async def test_read_only_token_gives_one_clear_error_and_no_leadership(
                             config=config("replica-a"))
     with structlog.testing.capture_logs() as logs:
         async with campaigning(elector):
-            await asyncio.sleep(5 * RETRY_S)
+            async with asyncio.timeout(5):
+                while elector.problem is None:
+                    await asyncio.sleep(0.02)
+            await asyncio.sleep(5 * RETRY_S)  # several more tries, still one error line
             assert not elector.leading and not elector.exporting
     errors = [e for e in logs if e["log_level"] == "error"]
     assert len(errors) == 1, "repeated failures are reported once"
@@ -271,15 +275,13 @@ async def test_leader_that_cannot_renew_stops_exporting_before_the_standby_takes
         standby = b if leader is a else a
         (a_transport if leader is a else b_transport).cut = True
         cut_at = time.monotonic()
-        closed_at = None
         async with asyncio.timeout(LEASE_S + MARGIN_S):
             while not standby.leading:
-                if closed_at is None and not leader.exporting:
-                    closed_at = time.monotonic()
                 assert not (leader.exporting and standby.exporting)
+                if time.monotonic() - cut_at >= RENEW_S:
+                    assert not leader.exporting, "gate still open past the renew deadline"
                 await asyncio.sleep(0.01)
         await asyncio.wait_for(leader.wait_until(leading=False), timeout=RETRY_S + 0.5)
-    assert closed_at is not None and closed_at - cut_at <= RENEW_S + 0.05
     assert "partitioned" in (leader.problem or "")
 
 
@@ -305,7 +307,7 @@ def test_micro_time_is_rfc3339_utc_with_microseconds() -> None:
 def test_identity_and_namespace_defaults(tmp_path: Path) -> None:
     """POD_NAME / POD_NAMESPACE first, then hostname_pid and the service account namespace."""
     assert default_identity(environ={"POD_NAME": "tw-7f9c"}) == "tw-7f9c"
-    assert default_identity(environ={}).endswith(f"_{__import__('os').getpid()}")
+    assert default_identity(environ={}).endswith(f"_{os.getpid()}")
     ns_file = tmp_path / "namespace"
     ns_file.write_text("observability\n")
     assert default_lease_namespace(environ={"POD_NAMESPACE": "tw"}, namespace_file=str(ns_file)) \

@@ -66,3 +66,32 @@ def test_cli_sim_help_and_required_kubeconfig(capsys: pytest.CaptureFixture[str]
         main(["sim", "--port", "0"])
     assert exit_info.value.code == 2
     assert "--kubeconfig-out" in capsys.readouterr().err
+
+
+async def test_serve_runs_a_named_scenario_from_the_registry(tmp_path: Path) -> None:
+    """`--scenario startup` drives part of the scenario registry: its pods appear over HTTP."""
+    out, stop = io.StringIO(), asyncio.Event()
+    target = tmp_path / "k"
+    server = asyncio.create_task(
+        serve(port=0, kubeconfig_out=target, tls=False, scenario="startup", out=out, stop=stop)
+    )
+    try:
+        for _ in range(100):
+            if target.exists():
+                break
+            await asyncio.sleep(0.02)
+        doc = yaml.safe_load(target.read_text())
+        url = doc["clusters"][0]["cluster"]["server"]
+        headers = {"Authorization": f"Bearer {doc['users'][0]['user']['token']}"}
+        pods: list[dict[str, object]] = []
+        async with aiohttp.ClientSession(headers=headers) as http:
+            for _ in range(100):
+                async with http.get(f"{url}/api/v1/pods") as response:
+                    pods = (await response.json())["items"]
+                if pods:
+                    break
+                await asyncio.sleep(0.05)
+        assert pods and "scenario: startup" in out.getvalue()
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(server, timeout=5) == 0

@@ -18,6 +18,7 @@ from tracewatch.sim.timestamps import rfc3339
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 """k8s.io/apimachinery's utilrand alphabet (no vowels, no look-alikes)."""
 _LIST_KEYS = ("name", "type", "containerPort", "ip", "mountPath", "key")
+_NESTED = frozenset({dict, list})
 _SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 _POD_SPEC_ORDER = (
     "volumes",
@@ -55,7 +56,10 @@ def random_suffix(rng: random.Random, *, length: int = 5) -> str:
 def fields_v1(value: Any) -> dict[str, Any]:
     """A FieldsV1 set mirroring `value`: `f:<field>` for maps, `k:{...}` for keyed list items."""
     if isinstance(value, dict):
-        return {f"f:{k}": fields_v1(v) for k, v in value.items()}
+        # Scalars (most leaves) are `{}` without a call: this runs on every status write.
+        return {
+            "f:" + k: fields_v1(v) if v.__class__ in _NESTED else {} for k, v in value.items()
+        }
     if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
         out: dict[str, Any] = {}
         for item in value:

@@ -43,9 +43,8 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import yaml
 
-from tracewatch.sim import defaults, objects, patching, scaling
+from tracewatch.sim import defaults, objects, replacing, scaling
 from tracewatch.sim.errors import (
     ApiError,
     already_exists,
@@ -56,6 +55,7 @@ from tracewatch.sim.errors import (
     not_found,
 )
 from tracewatch.sim.paging import Snapshots, decode_continue, encode_continue
+from tracewatch.sim.replacing import awaiting_finalizers
 from tracewatch.sim.resources import ResourceInfo
 from tracewatch.sim.selectors import Selector, parse_label_selector
 from tracewatch.sim.store import Key, ObjectStore, Stored
@@ -66,15 +66,6 @@ Mutation = Callable[[dict[str, Any]], None]
 FieldsOf = Callable[[dict[str, Any]], dict[str, Any]]
 
 _UNKNOWN_RESOURCE = "the server could not find the requested resource"
-_SERVER_OWNED = (
-    "uid",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "generation",
-    "managedFields",
-)
-"""Metadata a PUT or PATCH cannot change (the server keeps the stored values)."""
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 _POLICY_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
 
@@ -218,7 +209,7 @@ class Registry:
                 "name or generateName is required",
                 details={"kind": info.kind},
             )
-        self._validate(info, obj, name)
+        self.validate(info, obj, name)
         key = self.key(info, namespace=namespace, name=name)
         if self.store.get(resource, key) is not None:
             raise already_exists(resource=resource, name=name, group=info.group)
@@ -277,7 +268,7 @@ class Registry:
             raise not_found(resource="namespaces", name=namespace)
         return namespace
 
-    def _validate(self, info: ResourceInfo, obj: dict[str, Any], name: str) -> None:
+    def validate(self, info: ResourceInfo, obj: dict[str, Any], name: str) -> None:
         if info.name != "pods":
             return
         containers = (obj.get("spec") or {}).get("containers")
@@ -325,7 +316,7 @@ class Registry:
         obj = current.obj
         meta = obj["metadata"]
         created = meta.get("creationTimestamp")
-        finalizing = _finalizing(meta)
+        finalizing = awaiting_finalizers(meta)
         spec_before = (
             orjson.dumps(obj.get("spec")) if info.has_generation and subresource is None else None
         )
@@ -343,9 +334,9 @@ class Registry:
                 subresource=subresource,
                 api_version=info.api_version,
             )
-        return self._commit(resource, key, obj, finalizing=finalizing, at_ns=at_ns)
+        return self.commit(resource, key, obj, finalizing=finalizing, at_ns=at_ns)
 
-    def _commit(
+    def commit(
         self, resource: str, key: Key, obj: dict[str, Any], *, finalizing: bool, at_ns: int
     ) -> Stored:
         """Store the write; if it removed the last finalizer of a deleted object, delete it."""
@@ -405,112 +396,17 @@ class Registry:
         subresource: str | None = None,
         at_ns: int | None = None,
     ) -> Stored:
-        """PUT: replace the object (or its `status`, or its Scale's `spec.replicas`).
-
-        A `metadata.resourceVersion` or `uid` in `obj` that no longer matches is a
-        409 Conflict (optimistic concurrency); uid, creationTimestamp, generation,
-        deletion fields and managedFields are the server's; on the main resource of
-        a kind with a status subresource, `status` is kept as stored. Raises 400,
-        404, 405, 409, 422.
-        """
-        info = self.info(resource)
-        self._check_subresource(info, subresource)
-        if subresource is None and "update" not in info.verbs:
-            raise method_not_allowed()
-        if not isinstance(obj, dict):
-            raise bad_request("the body of the request must be a JSON object")
-        expected_kind = "Scale" if subresource == "scale" else info.kind
-        if obj.get("kind") not in (None, expected_kind):
-            raise bad_request(
-                f"the kind in the data ({obj.get('kind')}) does not match the expected kind "
-                f"({expected_kind})"
-            )
-        meta = obj.get("metadata")
-        if not isinstance(meta, dict):
-            meta = obj["metadata"] = {}
-        if meta.get("name") not in (None, name):
-            raise bad_request(
-                f"the name of the object ({meta['name']}) does not match the name on the URL "
-                f"({name})"
-            )
-        if info.namespaced and meta.get("namespace") not in (None, "", namespace):
-            raise bad_request(
-                "the namespace of the provided object does not match the namespace sent on the "
-                "request"
-            )
-        current = self.get(resource, namespace=namespace, name=name)
-        rv = meta.get("resourceVersion")
-        if rv not in (None, "") and str(rv) != str(current.rv):
-            raise conflict(resource=resource, name=name, group=info.group)
-        if meta.get("uid") not in (None, "", current.uid):
-            raise conflict(
-                resource=resource,
-                name=name,
-                group=info.group,
-                why=f"Precondition failed: UID in precondition: {meta['uid']}, "
-                f"UID in object meta: {current.uid}",
-            )
-        at = now_ns() if at_ns is None else at_ns
-        old = current.obj
-        old_generation = int(old["metadata"].get("generation") or 0)
-        old_spec = orjson.dumps(old.get("spec"))
-        finalizing = _finalizing(old["metadata"])
-        if subresource == "scale":
-            replicas = scaling.replicas_of(obj)
-            if replicas is None:
-                raise invalid(
-                    kind="Scale",
-                    name=name,
-                    group="autoscaling",
-                    causes=["spec.replicas: Invalid value: must be greater than or equal to 0"],
-                )
-            new = old
-            new.setdefault("spec", {})["replicas"] = replicas
-            touched: dict[str, Any] = {"f:spec": {"f:replicas": {}}}
-        elif subresource == "status":
-            new = old
-            new["status"] = obj.get("status") or {}
-            touched = objects.fields_v1({"status": new["status"]})
-        else:
-            new = obj
-            new_meta = new["metadata"]
-            for field in _SERVER_OWNED:
-                if field in old["metadata"]:
-                    new_meta[field] = old["metadata"][field]
-                else:
-                    new_meta.pop(field, None)
-            new_meta.pop("selfLink", None)
-            new_meta["name"] = name
-            if info.namespaced:
-                new_meta["namespace"] = namespace
-            if "status" in info.subresources:
-                if "status" in old:
-                    new["status"] = old["status"]
-                else:
-                    new.pop("status", None)
-            self._validate(info, new, name)
-            owned = {k: v for k, v in new.items() if k not in ("kind", "apiVersion", "status")}
-            owned["metadata"] = {
-                k: new_meta[k] for k in ("labels", "annotations", "finalizers") if k in new_meta
-            }
-            touched = objects.fields_v1(owned)
-        new_meta = new["metadata"]
-        if (
-            info.has_generation
-            and subresource != "status"
-            and orjson.dumps(new.get("spec")) != old_spec
-        ):
-            new_meta["generation"] = old_generation + 1
-        objects.touch_managed_fields(
-            new_meta,
+        """PUT (see `tracewatch.sim.replacing.replace`); raises 400, 404, 405, 409, 422."""
+        return replacing.replace(
+            self,
+            resource,
+            obj,
+            namespace=namespace,
+            name=name,
             manager=manager,
-            at_ns=at,
-            fields=touched,
             subresource=subresource,
-            api_version=info.api_version,
+            at_ns=at_ns,
         )
-        key = self.key(info, namespace=namespace, name=name)
-        return self._commit(resource, key, new, finalizing=finalizing, at_ns=at)
 
     def patch(
         self,
@@ -524,42 +420,12 @@ class Registry:
         subresource: str | None = None,
         at_ns: int | None = None,
     ) -> Stored:
-        """PATCH: apply a merge, strategic-merge or JSON patch, then `replace` the result.
-
-        Raises 400 (malformed patch), 404, 409 (a resourceVersion in the patch that
-        no longer matches), 415 (unsupported patch type, e.g. server-side apply), 422.
-        """
-        info = self.info(resource)
-        self._check_subresource(info, subresource)
-        if subresource is None and "patch" not in info.verbs:
-            raise method_not_allowed()
-        if patch_type not in patching.PATCH_TYPES:
-            raise ApiError(
-                code=415,
-                message=f"the body of the request was in an unknown format - accepted media "
-                f"types include: {', '.join(patching.PATCH_TYPES)}",
-            )
-        try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            try:
-                document = yaml.safe_load(body)
-            except yaml.YAMLError as err:
-                raise bad_request(f"error decoding patch: {err}") from None
-        current = self.get(resource, namespace=namespace, name=name)
-        target = scaling.scale_of(current.obj) if subresource == "scale" else current.obj
-        try:
-            patched = patching.apply_patch(target, document, patch_type=patch_type)
-        except patching.PatchError as err:
-            if err.malformed:
-                raise bad_request(str(err)) from None
-            raise ApiError(
-                code=422,
-                message=f"the server rejected our request due to an error in our request: {err}",
-            ) from None
-        return self.replace(
+        """PATCH (see `tracewatch.sim.replacing.patch`); raises 400, 404, 409, 415, 422."""
+        return replacing.patch(
+            self,
             resource,
-            patched,
+            body,
+            patch_type=patch_type,
             namespace=namespace,
             name=name,
             manager=manager,
@@ -569,11 +435,11 @@ class Registry:
 
     def scale(self, resource: str, *, namespace: str | None, name: str) -> dict[str, Any]:
         """The autoscaling/v1 Scale of a deployment, replicaset or statefulset (404 otherwise)."""
-        self._check_subresource(self.info(resource), "scale")
+        self.check_subresource(self.info(resource), "scale")
         return scaling.scale_of(self.get(resource, namespace=namespace, name=name).obj)
 
     @staticmethod
-    def _check_subresource(info: ResourceInfo, subresource: str | None) -> None:
+    def check_subresource(info: ResourceInfo, subresource: str | None) -> None:
         if subresource is not None and subresource not in info.subresources:
             raise ApiError(code=404, message=_UNKNOWN_RESOURCE)
 
@@ -682,10 +548,11 @@ class Registry:
         current = self.store.get(resource, key)
         if current is None or (uid is not None and current.uid != uid):
             return None
-        obj = current.obj
+        # Only an object that names finalizers needs decoding (the common case does not).
+        obj = current.obj if b'"finalizers"' in current.data else {"metadata": {}}
         meta = obj["metadata"]
         if meta.get("finalizers"):
-            if _finalizing(meta):
+            if awaiting_finalizers(meta):
                 return current
             meta.setdefault("deletionTimestamp", rfc3339(at_ns))
             meta["deletionGracePeriodSeconds"] = 0
@@ -730,8 +597,3 @@ class Registry:
             uid=uid,
             fields=lambda obj: {"f:metadata": {"f:finalizers": {}}},
         )
-
-
-def _finalizing(meta: dict[str, Any]) -> bool:
-    """Deleted and only waiting for finalizers (grace 0): removing the last one deletes it."""
-    return bool(meta.get("deletionTimestamp")) and meta.get("deletionGracePeriodSeconds") == 0

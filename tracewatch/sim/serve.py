@@ -1,9 +1,9 @@
 """`tracewatch sim`: serve a simulated cluster until interrupted, for kubectl or tracewatch.
 
-Scenarios come from `tracewatch.sim.scenarios` when that module exists: it is
-expected to offer `SCENARIOS`, a mapping of name to an async callable taking
-the running `SimCluster` (run as a task while serving). Without it, only
-`empty` (no workload; the built-in namespaces and nodes) is known.
+Scenarios come from `tracewatch.sim.scenarios` (its `SCENARIOS` names, run with
+`run_scenario(sim, name)` as a task while serving, default parameters); `empty`
+(no workload: the built-in namespaces and nodes) is always there. The server
+keeps serving after a scenario finishes.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import importlib
 import signal
 import sys
@@ -34,7 +35,10 @@ def scenarios() -> Mapping[str, Scenario | None]:
         if err.name != "tracewatch.sim.scenarios":
             raise
         return known
-    known.update(getattr(module, "SCENARIOS", {}))
+    run = getattr(module, "run_scenario", None)
+    for name in getattr(module, "SCENARIOS", {}):
+        if run is not None:
+            known[name] = functools.partial(run, name=name)
     return known
 
 
@@ -70,8 +74,7 @@ async def serve(
     known = scenarios()
     if name not in known:
         print(
-            f"tracewatch sim: error: unknown scenario {name!r} "
-            f"(known: {', '.join(sorted(known))})",
+            f"tracewatch sim: error: unknown scenario {name!r} (known: {', '.join(sorted(known))})",
             file=sys.stderr,
         )
         return 2
