@@ -20,8 +20,13 @@ from tracewatch.kube.decoding import decoder_for
 POD = {
     "kind": "Pod",
     "apiVersion": "v1",
-    "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "resourceVersion": "42",
-                 "managedFields": [{"manager": "kubectl", "time": "2024-05-01T10:00:00Z"}]},
+    "metadata": {
+        "name": "web",
+        "namespace": "shop",
+        "uid": "u-1",
+        "resourceVersion": "42",
+        "managedFields": [{"manager": "kubectl", "time": "2024-05-01T10:00:00Z"}],
+    },
     "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "nginx:1.27"}]},
 }
 
@@ -50,8 +55,9 @@ def test_writer_adds_kind_to_list_items_and_keeps_the_object() -> None:
     item = {k: v for k, v in POD.items() if k not in ("kind", "apiVersion")}
     raw = orjson.dumps(item)
     snapshot = decoder_for("pods").decode_object(raw)
-    writer.write(Observation(observed_at_ns=5, change=Change.ADDED, resource="pods",
-                             obj=snapshot), raw)
+    writer.write(
+        Observation(observed_at_ns=5, change=Change.ADDED, resource="pods", obj=snapshot), raw
+    )
     record = orjson.loads(out.getvalue())
     assert record["object"] == POD
     assert record["type"] == "ADDED"
@@ -64,8 +70,9 @@ def test_relisted_gone_is_recorded_as_deleted() -> None:
     raw = orjson.dumps(POD)
     snapshot = decoder_for("pods").decode_object(raw)
     CaptureWriter(stream=out).write(
-        Observation(observed_at_ns=7, change=Change.RELISTED_GONE, resource="pods",
-                    obj=snapshot), raw)
+        Observation(observed_at_ns=7, change=Change.RELISTED_GONE, resource="pods", obj=snapshot),
+        raw,
+    )
     parsed = parse_capture_line(out.getvalue())
     assert parsed.observation is not None
     assert parsed.observation.change is Change.DELETED
@@ -87,8 +94,7 @@ def test_unwatched_kinds_are_not_errors() -> None:
     """A kind outside the resource table (or another API group's Event) is reported, not raised."""
     for kind, api_version in (("ConfigMap", "v1"), ("Event", "events.k8s.io/v1")):
         obj = {"kind": kind, "apiVersion": api_version, "metadata": {"uid": "x"}}
-        line = orjson.dumps({"observedAt": format_observed_at(1), "type": "ADDED",
-                             "object": obj})
+        line = orjson.dumps({"observedAt": format_observed_at(1), "type": "ADDED", "object": obj})
         parsed = parse_capture_line(line)
         assert parsed.observation is None and parsed.kind == kind
 
@@ -99,12 +105,20 @@ def test_unwatched_kinds_are_not_errors() -> None:
         (b"{not json", "not a capture record"),
         (b'{"type":"ADDED","object":{}}', "not a capture record"),
         (b'{"observedAt":"yesterday","type":"ADDED","object":{"kind":"Pod"}}', "RFC 3339"),
-        (b'{"observedAt":"2024-05-01T10:00:00Z","type":"BOOKMARK","object":{"kind":"Pod"}}',
-         "BOOKMARK"),
-        (b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
-         b'"object":{"kind":"Pod","metadata":{"name":3}}}', "Pod"),
-        (b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
-         b'"object":{"kind":"Pod","metadata":{"name":"x"}}}', "uid"),
+        (
+            b'{"observedAt":"2024-05-01T10:00:00Z","type":"BOOKMARK","object":{"kind":"Pod"}}',
+            "BOOKMARK",
+        ),
+        (
+            b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
+            b'"object":{"kind":"Pod","metadata":{"name":3}}}',
+            "Pod",
+        ),
+        (
+            b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
+            b'"object":{"kind":"Pod","metadata":{"name":"x"}}}',
+            "uid",
+        ),
     ],
 )
 def test_bad_lines_raise_one_clear_error(line: bytes, says: str) -> None:
