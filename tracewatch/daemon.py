@@ -11,7 +11,8 @@ flush deadline. `run_daemon` adds the ops server and the signal handling.
 
 Leader election plugs in as an `ExportGate`: a standby replica watches and
 reconstructs like the leader (so it can take over warm) but only the replica
-whose gate is open queues spans for export.
+whose gate is open queues spans for export; a standby keeps its last
+takeover window of spans and queues them when it takes over.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +101,10 @@ class Pipeline:
         )
         self.exporter = exporter
         self.gate = gate
+        self._standby: deque[tuple[int, list[SpanRecord]]] = deque()
+        self._standby_window_ns = int(
+            (settings.lease_duration + settings.renew_deadline + settings.settle_delay) * SECOND_NS
+        )
         self.sampling = sampling_for(settings)
         self.flush_timeout_s = settings.flush_timeout
         self.metrics = Metrics()
@@ -173,6 +179,9 @@ class Pipeline:
             while not self.observations.empty():
                 await self._fold(self.observations.get_nowait())
             await self._publish(self.engine.drain())
+            if self.gate is not None and not self.gate.exporting:
+                while self._standby:  # a standby leaving: nobody will take these over from it
+                    self.queue.discard(self._standby.popleft()[1], reason="standby")
             flushed = await self.queue.flush(timeout_s=self.flush_timeout_s)
             await self.exporter.shutdown()
             self._save_state()
@@ -206,7 +215,33 @@ class Pipeline:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self.options.tick_s)
+            if self.gate is not None and self.gate.exporting:
+                self._hand_over()
+            elif self.gate is not None:
+                self._standby_keep([])  # let what is older than the window go
             await self._publish(self.engine.advance(self.options.clock_ns()))
+
+    def _standby_keep(self, spans: list[SpanRecord]) -> None:
+        """A standby keeps what it emitted for one takeover window, dropping what is older.
+
+        A leader that dies stops exporting before its Lease expires; what finished in
+        between was seen only by the standbys. Keeping the last window and exporting it on
+        takeover loses nothing, at the price of duplicates of spans the old leader had
+        already sent (same ids, so a backend can tell them apart).
+        """
+        now = self.options.clock_ns()
+        if spans:
+            self._standby.append((now, spans))
+        horizon = now - self._standby_window_ns
+        while self._standby and self._standby[0][0] < horizon:
+            _, old = self._standby.popleft()
+            self.queue.discard(old, reason="standby")
+
+    def _hand_over(self) -> None:
+        """On becoming the exporting replica: queue what was kept while standing by."""
+        while self._standby:
+            _, spans = self._standby.popleft()
+            self.queue.put(spans)
 
     async def _publish(self, spans: list[SpanRecord]) -> None:
         if not spans:
@@ -215,9 +250,10 @@ class Pipeline:
         self.metrics.observe_emitted(spans, kept_trace_ids=sampled.kept_trace_ids,
                                      sampled_out=sampled.dropped_spans)
         if self.gate is None or self.gate.exporting:
+            self._hand_over()
             self.queue.put(sampled.kept)
         else:
-            self.queue.discard(sampled.kept, reason="standby")
+            self._standby_keep(sampled.kept)
         roots = sum(1 for s in spans if s.is_root)
         if roots:
             async with self._emitted:

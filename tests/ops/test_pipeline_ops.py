@@ -132,17 +132,23 @@ async def test_sampled_out_lifecycles_are_counted_not_exported(tmp_path: Path) -
 
 
 async def test_closed_gate_keeps_a_standby_from_exporting(tmp_path: Path) -> None:
-    """With the export gate closed (a standby replica) spans are counted as standby drops."""
+    """With the export gate closed (a standby replica) nothing is exported; what was kept for
+    a takeover is let go after the takeover window and counted as standby drops."""
 
     class Standby:
         exporting = False
 
-    async with running(tmp_path, gate=Standby()) as run:
+    election = {"lease_duration": "1s", "renew_deadline": "700ms", "retry_period": "200ms"}
+    async with running(tmp_path, gate=Standby(), **election) as run:
         await start_pods(run, 1)
-        got = values(await scrape(run))
-        emitted = got[("tracewatch_spans_emitted_total", frozenset())]
         standby = ("tracewatch_spans_dropped_total", frozenset({("reason", "standby")}))
-        assert got[standby] == emitted
+        async with asyncio.timeout(10):
+            while True:
+                got = values(await scrape(run))
+                emitted = got[("tracewatch_spans_emitted_total", frozenset())]
+                if got.get(standby) == emitted:
+                    break
+                await asyncio.sleep(0.2)
     assert run.receiver.spans() == []
 
 
