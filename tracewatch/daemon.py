@@ -384,6 +384,7 @@ async def run_daemon(*, settings: Settings) -> int:
         campaign = None
         if elector is not None:
             campaign = asyncio.create_task(elector.run(), name="leader-election")
+            campaign.add_done_callback(_report_elector_end)
         try:
             return await _run_until_signalled(pipeline)
         finally:
@@ -394,6 +395,16 @@ async def run_daemon(*, settings: Settings) -> int:
                 await asyncio.gather(campaign, return_exceptions=True)
             if ops is not None:
                 await ops.stop()
+
+
+def _report_elector_end(task: asyncio.Task[None]) -> None:
+    """The elector runs until cancelled; if it ends otherwise this replica would silently
+    stay a standby, so say so (and /readyz keeps answering for the informers)."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    log.error("leader.election_stopped", error=repr(exc) if exc else "returned",
+              consequence="this replica no longer exports")
 
 
 def leader_elector(
