@@ -43,6 +43,21 @@ async def test_injected_500_hits_only_the_chosen_verb_and_resource(
         assert response.status == 500
 
 
+async def test_injected_failure_on_writes_leaves_reads_alone(
+    sim: SimCluster, http: aiohttp.ClientSession
+) -> None:
+    """fail(503, verb=write) answers the next update/patch/delete of an object, not a GET."""
+    await sim.create("pods", pod_manifest("target"))
+    sim.faults.fail(code=503, times=1, verb="write", resource="pods")
+    async with http.get("/api/v1/namespaces/default/pods/target") as response:
+        assert response.status == 200
+    async with http.delete("/api/v1/namespaces/default/pods/target") as response:
+        assert response.status == 503
+        assert (await response.json())["code"] == 503
+    async with http.delete("/api/v1/namespaces/default/pods/target") as response:
+        assert response.status == 200
+
+
 async def test_compaction_then_reconnect_gets_410_in_stream(
     sim: SimCluster, http: aiohttp.ClientSession
 ) -> None:

@@ -288,6 +288,11 @@ class ApiServer:
         name = request.match_info["name"]
         subresource = request.match_info.get("subresource")
         self._authorize(request, resource=resource, name=name, subresource=subresource)
+        if self.faults is not None:
+            verb = "get" if request.method == "GET" else "write"
+            injected = self.faults.request_failure(verb=verb, resource=resource)
+            if injected is not None:
+                return injected
         return await serve_item(
             request,
             registry=self._registry,

@@ -42,7 +42,7 @@ from tracewatch.sim.store import ObjectStore
 
 __all__ = ["Faults", "Write", "WriteLog"]
 
-Verb = Literal["list", "watch", "any"]
+Verb = Literal["list", "watch", "get", "write", "any"]
 
 MALFORMED_LINES: tuple[bytes, ...] = (
     b'{"type":"MODIFIED","object":{"kind":"Pod","metadata":{"name":"trunc',
@@ -169,7 +169,7 @@ class Faults:
     # hooks for the API server
 
     def request_failure(
-        self, *, verb: Literal["list", "watch"], resource: str
+        self, *, verb: Literal["list", "watch", "get", "write"], resource: str
     ) -> web.Response | None:
         """The error response this request gets, or None to serve it."""
         for failure in self._failures:
