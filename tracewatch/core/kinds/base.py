@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any, Protocol
 
 from tracewatch.core.building import TraceBuilder
+from tracewatch.core.clock import Instant
 from tracewatch.core.lifecycle import Lifecycle, Placement
 from tracewatch.core.observations import Observation
 from tracewatch.core.snapshots import Event, ObjectMeta
@@ -47,6 +48,36 @@ class Ledger(Protocol):
 
     def claim_binding(self, *, namespace: str, claim: str) -> tuple[bytes, bytes] | None:
         """(trace id, span id) of the named claim's BindClaim span, if the claim is known."""
+
+
+def open_lifecycle(
+    ledger: Ledger,
+    meta: ObjectMeta,
+    *,
+    kind: str,
+    key: str,
+    start: Instant,
+    at_ns: int,
+    state: Any,
+    owner_hint: tuple[str, tuple[str, ...]] | None = None,
+) -> Lifecycle:
+    """Open a lifecycle of the object `meta` describes: its controller owner and any
+    trace context come from the object; the ledger starts tracking it."""
+    lifecycle = Lifecycle(
+        kind=kind,
+        key=key,
+        uid=meta.uid,
+        namespace=meta.namespace,
+        name=meta.name,
+        start=start,
+        first_seen_ns=at_ns,
+        owner_uid=next((o.uid for o in meta.owner_references if o.controller), ""),
+        owner_hint=owner_hint,
+        context=ledger.context_for(meta),
+        state=state,
+    )
+    ledger.open(lifecycle)
+    return lifecycle
 
 
 class Tracker(Protocol):

@@ -18,7 +18,7 @@ from typing import Any
 
 from tracewatch.core.building import TraceBuilder
 from tracewatch.core.clock import Instant, event_instant, fuse, parse_timestamp_ns
-from tracewatch.core.kinds.base import Ledger
+from tracewatch.core.kinds.base import Ledger, open_lifecycle
 from tracewatch.core.lifecycle import Lifecycle, top_end, top_start
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import Event, PersistentVolumeClaim
@@ -61,20 +61,16 @@ class ClaimTracker:
             if created is None:
                 ledger.counters["observations.invalid"] += 1
                 return
-            current = Lifecycle(
+            current = open_lifecycle(
+                ledger,
+                meta,
                 kind="PersistentVolumeClaim",
                 key="create",
-                uid=meta.uid,
-                namespace=meta.namespace,
-                name=meta.name,
                 start=fuse(server_ns=created, observed_at_ns=at_ns),
-                first_seen_ns=at_ns,
-                owner_uid=next((o.uid for o in meta.owner_references if o.controller), ""),
-                owner_hint=("StatefulSet", statefulset_candidates(meta.name)),
-                context=ledger.context_for(meta),
+                at_ns=at_ns,
                 state=ClaimTrack(storage_class=pvc.spec.storage_class_name or ""),
+                owner_hint=("StatefulSet", statefulset_candidates(meta.name)),
             )
-            ledger.open(current)
         track: ClaimTrack = current.state
         previous = track.last_observed_ns
         track.last_observed_ns = at_ns

@@ -40,10 +40,10 @@ from tracewatch.core.clock import (
     parse_timestamp_ns,
     server_instant,
 )
-from tracewatch.core.kinds.base import Ledger
+from tracewatch.core.kinds.base import Ledger, open_lifecycle
 from tracewatch.core.lifecycle import Lifecycle, top_end, top_start
 from tracewatch.core.observations import Change, Observation
-from tracewatch.core.snapshots import ContainerStatus, Event, ObjectMeta, Pod
+from tracewatch.core.snapshots import ContainerStatus, Event, Pod
 from tracewatch.core.spans import Outcome, SpanEvent, SpanLink, StatusCode, TimeSource
 
 # Waiting reasons after which the kubelet will not get the pod started without outside help.
@@ -218,15 +218,20 @@ class PodTracker:
         self, pod: Pod, container: str, key: str, exited_at: str | None, at_ns: int, ledger: Ledger
     ) -> Lifecycle:
         start = server_instant(exited_at, observed_at_ns=at_ns, previous_ns=None)
-        lc = _lifecycle(pod.metadata, key, start or Instant(at_ns, TimeSource.WATCH), at_ns, ledger)
-        lc.state = RestartTrack(
-            container=container,
-            node=pod.spec.node_name,
-            restart=int(key.rsplit("-", 1)[1]),
-            last_observed_ns=at_ns,
+        return open_lifecycle(
+            ledger,
+            pod.metadata,
+            kind="Pod",
+            key=key,
+            start=start or Instant(at_ns, TimeSource.WATCH),
+            at_ns=at_ns,
+            state=RestartTrack(
+                container=container,
+                node=pod.spec.node_name,
+                restart=int(key.rsplit("-", 1)[1]),
+                last_observed_ns=at_ns,
+            ),
         )
-        ledger.open(lc)
-        return lc
 
     def event(self, lifecycle: Lifecycle, event: Event, observed_at_ns: int) -> None:
         when = event_instant(event, observed_at_ns=observed_at_ns)
@@ -272,12 +277,15 @@ class PodTracker:
             track.containers[c.name] = ContainerTrack(image=c.image, init=True)
         for c in pod.spec.containers:
             track.containers[c.name] = ContainerTrack(image=c.image)
-        lc = _lifecycle(
-            meta, "create", fuse(server_ns=created_ns, observed_at_ns=at_ns), at_ns, ledger
+        return open_lifecycle(
+            ledger,
+            meta,
+            kind="Pod",
+            key="create",
+            start=fuse(server_ns=created_ns, observed_at_ns=at_ns),
+            at_ns=at_ns,
+            state=track,
         )
-        lc.state = track
-        ledger.open(lc)
-        return lc
 
     def _open_delete(self, pod: Pod, at_ns: int, ledger: Ledger) -> Lifecycle:
         meta = pod.metadata
@@ -287,25 +295,15 @@ class PodTracker:
             requested = Instant(at_ns, TimeSource.WATCH)
         else:
             requested = fuse(server_ns=deadline_ns - grace * SECOND_NS, observed_at_ns=at_ns)
-        lc = _lifecycle(meta, "delete", requested, at_ns, ledger)
-        lc.state = DeleteTrack(node=pod.spec.node_name, grace_seconds=grace)
-        ledger.open(lc)
-        return lc
-
-
-def _lifecycle(meta: ObjectMeta, key: str, start: Instant, at_ns: int, ledger: Ledger) -> Lifecycle:
-    owner = next((o.uid for o in meta.owner_references if o.controller), "")
-    return Lifecycle(
-        kind="Pod",
-        key=key,
-        uid=meta.uid,
-        namespace=meta.namespace,
-        name=meta.name,
-        start=start,
-        first_seen_ns=at_ns,
-        owner_uid=owner,
-        context=ledger.context_for(meta),
-    )
+        return open_lifecycle(
+            ledger,
+            meta,
+            kind="Pod",
+            key="delete",
+            start=requested,
+            at_ns=at_ns,
+            state=DeleteTrack(node=pod.spec.node_name, grace_seconds=grace),
+        )
 
 
 def _apply_startup(lc: Lifecycle, pod: Pod, at_ns: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from tracewatch.core.building import TraceBuilder
 from tracewatch.core.clock import Instant, event_instant, fuse, parse_timestamp_ns
-from tracewatch.core.kinds.base import Ledger
+from tracewatch.core.kinds.base import Ledger, open_lifecycle
 from tracewatch.core.lifecycle import Lifecycle, top_end, top_start
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import (
@@ -290,20 +290,17 @@ class WorkloadTracker:
         if start is None:
             ledger.counters["observations.invalid"] += 1
             return None
-        owner = next((o.uid for o in meta.owner_references if o.controller), "")
-        lc = Lifecycle(
+        lc = open_lifecycle(
+            ledger,
+            meta,
             kind=self.rules.kind.__name__,
             key=key,
-            uid=meta.uid,
-            namespace=meta.namespace,
-            name=meta.name,
             start=start,
-            first_seen_ns=at_ns,
-            owner_uid=owner,
-            context=ledger.context_for(meta),
+            at_ns=at_ns,
             state=WorkloadTrack(generation=meta.generation),
         )
         if previous is not None:
+            # Placement is resolved lazily, so the link is in place before anyone asks.
             placement = ledger.placement_of(previous.uid, previous.key)
             if placement is not None:
                 lc.links.append(
@@ -311,7 +308,6 @@ class WorkloadTracker:
                         placement.trace_id, placement.span_id, (("tracewatch.link", "superseded"),)
                     )
                 )
-        ledger.open(lc)
         return lc
 
     def _start(self, meta: WorkloadMeta, at_ns: int, previous_ns: int | None) -> Instant | None:
