@@ -53,21 +53,64 @@ def random_suffix(rng: random.Random, *, length: int = 5) -> str:
     return "".join(rng.choice(_NAME_CHARS) for _ in range(length))
 
 
+_MEMO_LIMIT = 4096
+_flat_sets: dict[tuple[str, ...], dict[str, Any]] = {}
+_flat_items: dict[tuple[str, ...], dict[str, Any]] = {}
+_item_keys: dict[tuple[str, Any], str] = {}
+_nested = _NESTED.__contains__
+
+
+def _memo_put(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()  # keys come from object shapes; a flood of novel ones just resets it
+    memo[key] = value
+    return value
+
+
+def _item_key(key: str, value: Any) -> str:
+    """`k:{"<key>":<value>}` for a keyed list item (a few names, types and IPs recur)."""
+    try:
+        known = _item_keys.get((key, value))
+    except TypeError:  # an unhashable key value: encode it every time
+        return "k:" + orjson.dumps({key: value}).decode()
+    if known is None:
+        known = _memo_put(_item_keys, (key, value), "k:" + orjson.dumps({key: value}).decode())
+    return known
+
+
 def fields_v1(value: Any) -> dict[str, Any]:
-    """A FieldsV1 set mirroring `value`: `f:<field>` for maps, `k:{...}` for keyed list items."""
+    """A FieldsV1 set mirroring `value`: `f:<field>` for maps, `k:{...}` for keyed list items.
+
+    Runs on every status write, so a map of scalars (most of them) is looked up by its
+    keys: the result may share sub-dicts with earlier results. Serialize it, never
+    mutate it.
+    """
     if isinstance(value, dict):
-        # Scalars (most leaves) are `{}` without a call: this runs on every status write.
+        if not any(map(_nested, map(type, value.values()))):
+            keys = tuple(value)
+            known = _flat_sets.get(keys)
+            if known is None:
+                known = _memo_put(_flat_sets, keys, {"f:" + k: {} for k in keys})
+            return known
         return {
             "f:" + k: fields_v1(v) if v.__class__ in _NESTED else {} for k, v in value.items()
         }
     if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
         out: dict[str, Any] = {}
         for item in value:
-            key = next((k for k in _LIST_KEYS if k in item), None)
-            if key is None:
+            for key in _LIST_KEYS:
+                if key in item:
+                    break
+            else:
                 return {}
-            selector = orjson.dumps({key: item[key]}).decode()
-            out[f"k:{selector}"] = {".": {}, **fields_v1(item)}
+            if any(map(_nested, map(type, item.values()))):
+                entry = {".": {}, **fields_v1(item)}
+            else:
+                keys = tuple(item)
+                entry = _flat_items.get(keys)
+                if entry is None:
+                    entry = _memo_put(_flat_items, keys, {".": {}, **fields_v1(item)})
+            out[_item_key(key, item[key])] = entry
         return out
     return {}
 

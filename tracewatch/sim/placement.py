@@ -107,15 +107,65 @@ def _affinity_ok(pod: dict[str, Any], node: dict[str, Any]) -> bool:
     return not terms or any(_term_matches(t, node) for t in terms)
 
 
+def _constrained(pod: dict[str, Any]) -> bool:
+    """Whether the pod has a node selector or required node affinity (else every node passes)."""
+    spec = pod.get("spec") or {}
+    return bool(spec.get("nodeSelector") or (spec.get("affinity") or {}).get("nodeAffinity"))
+
+
+class _Node:
+    """What filtering reads of one node version: the decoded node and its allocatable."""
+
+    __slots__ = ("cpu", "memory", "obj", "rv")
+
+    def __init__(self, stored: Stored) -> None:
+        self.rv = stored.rv
+        self.obj = stored.obj
+        allocatable = (self.obj.get("status") or {}).get("allocatable") or {}
+        self.cpu = quantity(allocatable.get("cpu", 0), cpu=True)
+        self.memory = quantity(allocatable.get("memory", 0))
+
+
+class PlacementCache:
+    """Decoded nodes by name and pods' requests by uid, each kept while its resourceVersion holds.
+
+    Filtering reads every node (and, for pods with requests, every bound pod) for
+    every pod; decoding them each time was most of a busy scheduler's work. The
+    node dicts are shared: read them, never mutate them.
+    """
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, _Node] = {}
+        self._requests: dict[str, tuple[int, tuple[float, float]]] = {}
+
+    def node(self, name: str, stored: Stored) -> _Node:
+        known = self._nodes.get(name)
+        if known is None or known.rv != stored.rv:
+            known = self._nodes[name] = _Node(stored)
+        return known
+
+    def requests(self, stored: Stored) -> tuple[float, float]:
+        """The pod's summed cpu and memory requests."""
+        known = self._requests.get(stored.uid)
+        if known is None or known[0] != stored.rv:
+            known = self._requests[stored.uid] = (stored.rv, _requests(stored.obj))
+        return known[1]
+
+    def forget_pod(self, uid: str) -> None:
+        self._requests.pop(uid, None)
+
+
 def evaluate(
     *,
     registry: Registry,
     pod: dict[str, Any],
     nodes: tuple[str, ...],
     classes: tuple[StorageClass, ...],
+    cache: PlacementCache | None = None,
 ) -> Verdict:
-    """Filter `nodes` for `pod` (see the module docstring)."""
+    """Filter `nodes` for `pod` (see the module docstring); `cache` keeps decoded nodes."""
     store = registry.store
+    cache = cache or PlacementCache()
     verdict = Verdict()
     namespace = pod["metadata"]["namespace"]
     total = len(nodes)
@@ -155,25 +205,25 @@ def evaluate(
             view = other.view.fields
             node_name = view.get("spec.nodeName", "")
             if node_name and view.get("status.phase") not in ("Succeeded", "Failed"):
-                c, m = _requests(other.obj)
+                c, m = cache.requests(other)
                 u = used.get(node_name, (0.0, 0.0))
                 used[node_name] = (u[0] + c, u[1] + m)
     failures: Counter[str] = Counter()
+    constrained = _constrained(pod)
     for name in nodes:
         node_stored = store.get("nodes", ("", name))
         if node_stored is None:
             continue
-        node = node_stored.obj
-        if not _affinity_ok(pod, node):
+        node = cache.node(name, node_stored)
+        if constrained and not _affinity_ok(pod, node.obj):
             failures[_AFFINITY] += 1
             continue
-        allocatable = (node.get("status") or {}).get("allocatable") or {}
         u = used.get(name, (0.0, 0.0))
         short = [
             f"Insufficient {resource}"
             for resource, want, have in (
-                ("cpu", cpu + u[0], quantity(allocatable.get("cpu", 0), cpu=True)),
-                ("memory", mem + u[1], quantity(allocatable.get("memory", 0))),
+                ("cpu", cpu + u[0], node.cpu),
+                ("memory", mem + u[1], node.memory),
             )
             if want and want > have
         ]

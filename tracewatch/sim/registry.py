@@ -313,7 +313,33 @@ class Registry:
         current = self.store.get(resource, key)
         if current is None or (uid is not None and current.uid != uid):
             return None
-        obj = current.obj
+        return self._update(
+            info,
+            key,
+            current,
+            current.obj,
+            mutate=mutate,
+            manager=manager,
+            at_ns=at_ns,
+            subresource=subresource,
+            fields=fields,
+        )
+
+    def _update(
+        self,
+        info: ResourceInfo,
+        key: Key,
+        current: Stored,
+        obj: dict[str, Any],
+        *,
+        mutate: Mutation,
+        manager: str,
+        at_ns: int,
+        subresource: str | None,
+        fields: FieldsOf | None,
+    ) -> Stored:
+        """`update` once the current object is found and decoded (`obj`, a private copy)."""
+        resource = info.name
         meta = obj["metadata"]
         created = meta.get("creationTimestamp")
         finalizing = awaiting_finalizers(meta)
@@ -526,12 +552,21 @@ class Registry:
             if finalizers:
                 m["finalizers"] = finalizers
 
-        marked = self.update(
-            resource, namespace=namespace, name=name, mutate=mark, manager="", at_ns=at
+        uid = meta["uid"]
+        # The copy decoded above is private and read only so far: the update takes it over.
+        marked = self._update(
+            info,
+            self.key(info, namespace=namespace, name=name),
+            stored,
+            current,
+            mutate=mark,
+            manager="",
+            at_ns=at,
+            subresource=None,
+            fields=None,
         )
-        assert marked is not None
         if resource != "events":
-            self.truth.record(meta["uid"], "deletion_requested", at)
+            self.truth.record(uid, "deletion_requested", at)
         return marked
 
     def remove(

@@ -20,7 +20,13 @@ from typing import Any
 
 from tracewatch.sim.events import EventRecorder, Ref
 from tracewatch.sim.options import SimOptions
-from tracewatch.sim.placement import SELECTED_NODE, FailureWriter, Verdict, evaluate
+from tracewatch.sim.placement import (
+    SELECTED_NODE,
+    FailureWriter,
+    PlacementCache,
+    Verdict,
+    evaluate,
+)
 from tracewatch.sim.registry import Registry
 from tracewatch.sim.store import Stored
 from tracewatch.sim.tasks import TaskSet
@@ -83,6 +89,7 @@ class Scheduler:
             registry=registry, recorder=recorder, component=NAME, instance=instance
         )
         self._node_waiters: list[asyncio.Future[None]] = []
+        self._placement = PlacementCache()
 
     def on_node(self, type_: str, node: dict[str, Any]) -> None:
         """Store listener: a node changed, so unschedulable pods are retried now (NodeUpdate)."""
@@ -99,6 +106,7 @@ class Scheduler:
             if node in self._load:
                 self._load[node] -= 1
             self._failures.forget(pod["metadata"]["uid"])
+            self._placement.forget_pod(pod["metadata"]["uid"])
             return
         if type_ == "ADDED":
             if node:
@@ -116,28 +124,31 @@ class Scheduler:
         fewest = min(self._load[n] for n in candidates)
         return self._rng.choice([n for n in candidates if self._load[n] == fewest])
 
-    def _pending(self, namespace: str, name: str, uid: str) -> Stored | None:
-        """The pod, if it is still this incarnation, not being deleted, and unbound."""
+    def _pending(self, namespace: str, name: str, uid: str) -> tuple[Stored, dict[str, Any]] | None:
+        """The pod (stored, and decoded), if it is still this incarnation, not being deleted,
+        and unbound."""
         stored = self._registry.store.get("pods", (namespace, name))
         if stored is None or stored.uid != uid or not self._load:
             return None
         seen = stored.obj
         if seen["metadata"].get("deletionTimestamp") or seen["spec"].get("nodeName"):
             return None
-        return stored
+        return stored, seen
 
     async def _schedule(self, *, namespace: str, name: str, uid: str) -> None:
         await asyncio.sleep(self._options.delay(self._options.scheduling, self._rng))
         attempt = 0
         while True:
-            stored = self._pending(namespace, name, uid)
-            if stored is None:
+            pending = self._pending(namespace, name, uid)
+            if pending is None:
                 return
+            stored, pod = pending
             verdict = evaluate(
                 registry=self._registry,
-                pod=stored.obj,
+                pod=pod,
                 nodes=tuple(self._load),
                 classes=self._options.storage_classes,
+                cache=self._placement,
             )
             if verdict.nodes:
                 break
@@ -152,9 +163,10 @@ class Scheduler:
             # VolumeBinding PreBind: hand WaitForFirstConsumer claims the node, wait for binds.
             if not await self._bind_claims(verdict.delayed, node, pod=(namespace, name, uid)):
                 return
-            stored = self._pending(namespace, name, uid)
-            if stored is None:
+            pending = self._pending(namespace, name, uid)
+            if pending is None:
                 return
+            stored = pending[0]
         at = now_ns()
 
         def bind(obj: dict[str, Any]) -> None:

@@ -95,11 +95,20 @@ def parse_label_selector(text: str | None) -> Selector:
     return Selector(tuple(_label_requirement(part) for part in _split_requirements(text)))
 
 
+def _parts(path: str) -> tuple[str, ...]:
+    parts = _PATH_PARTS[path] = tuple(_FIELD_ALIASES.get(path, path).split("."))
+    return parts
+
+
+_PATH_PARTS: dict[str, tuple[str, ...]] = {}
+"""Field paths split once (they come from the resource table; computed on every write)."""
+
+
 def field_value(obj: dict[str, Any], path: str) -> str:
     """A field as the server's field-set renders it: missing is "", booleans lower-case."""
     node: Any = obj
-    for part in _FIELD_ALIASES.get(path, path).split("."):
-        if not isinstance(node, dict):
+    for part in _PATH_PARTS.get(path) or _parts(path):
+        if node.__class__ is not dict and not isinstance(node, dict):
             return ""
         node = node.get(part)
     if node is None:

@@ -7,6 +7,7 @@ instant, so a test can check that the two agree.
 
 from __future__ import annotations
 
+import functools
 import time
 
 NS_PER_S = 1_000_000_000
@@ -17,15 +18,21 @@ def now_ns() -> int:
     return time.time_ns()
 
 
+@functools.lru_cache(maxsize=256)
+def _utc_second(seconds: int) -> str:
+    # Every write stamps a few timestamps and most fall in the same second: format it once.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def rfc3339(ns: int) -> str:
     """metav1.Time: second precision, UTC, e.g. `2024-01-02T03:04:05Z` (truncated, not rounded)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // NS_PER_S))
+    return _utc_second(ns // NS_PER_S) + "Z"
 
 
 def micro_time(ns: int) -> str:
     """metav1.MicroTime: microsecond precision, e.g. `2024-01-02T03:04:05.123456Z`."""
     seconds, rest = divmod(ns, NS_PER_S)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
+    return f"{_utc_second(seconds)}.{rest // 1000:06d}Z"
 
 
 def event_name(object_name: str, ns: int) -> str:
