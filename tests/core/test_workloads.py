@@ -529,3 +529,33 @@ def test_unschedulable_then_scheduled_records_failed_attempts() -> None:
     assert (schedule.end_ns - T0) // MS == 5_040
     assert [(e.name, (e.time_ns - T0) // MS) for e in schedule.events] == [("FailedScheduling", 40)]
     assert "Insufficient cpu" in str(schedule.events[0].attributes)
+
+
+def test_steady_replicaset_found_at_start_up_is_history() -> None:
+    """A ReplicaSet that reached its replicas an hour before we looked ends at its last status
+    write (managedFields), so back-fill leaves it out instead of tracing creation -> now."""
+    now = T0 + 3_600_000 * MS
+    steady = snapshot(
+        ReplicaSet,
+        {
+            "metadata": meta(
+                "web-abc",
+                RS,
+                created_ns=T0,
+                owner=("Deployment", "web", DEP),
+                manager="kube-controller-manager",
+                status_written_ns=T0 + 2_000 * MS,
+            ),
+            "spec": {"replicas": 2},
+            "status": {
+                "replicas": 2,
+                "readyReplicas": 2,
+                "availableReplicas": 2,
+                "observedGeneration": 1,
+            },
+        },
+    )
+    engine = Engine(options=EngineOptions(settle_delay_ns=0))
+    spans = _run([workload_obs(now, steady, Change.ADDED)], engine=engine)
+    assert spans == []
+    assert engine.counters["lifecycles.skipped_history"] == 1

@@ -227,16 +227,19 @@ class WorkloadTracker:
             track.desired = self.rules.desired(obj)
         verdict = self.rules.verdict(obj)
         if verdict.done or verdict.failed:
-            server_ns = parse_timestamp_ns(verdict.at)
-            when = (
-                fuse(server_ns=server_ns, observed_at_ns=at_ns, previous_ns=previous_ns)
-                if server_ns is not None
-                else Instant(
+            # The verdict's own time, else the controller's last status write (managedFields):
+            # a workload found already done must not look as if it ended when we looked.
+            server_ns = parse_timestamp_ns(verdict.at) or _last_status_write(meta)
+            if server_ns is not None:
+                when = fuse(server_ns=server_ns, observed_at_ns=at_ns, previous_ns=previous_ns)
+            elif previous_ns is not None:
+                when = Instant(
                     max(at_ns, current.start.ns),
                     TimeSource.WATCH,
-                    max(previous_ns or current.start.ns, current.start.ns),
+                    max(previous_ns, current.start.ns),
                 )
-            )
+            else:
+                when = current.start  # done before we looked, and nothing says when
             if verdict.failed:
                 current.finish(when, Outcome.FAILED, reason=verdict.failed)
             else:
@@ -326,6 +329,15 @@ class WorkloadTracker:
         ]
         written = max(spec_writes, default=created)
         return fuse(server_ns=written, observed_at_ns=at_ns, previous_ns=previous_ns)
+
+
+def _last_status_write(meta: WorkloadMeta) -> int | None:
+    writes = [
+        ns
+        for f in meta.managed_fields
+        if f.subresource == "status" and (ns := parse_timestamp_ns(f.time)) is not None
+    ]
+    return max(writes, default=None)
 
 
 def _generation(lc: Lifecycle) -> int:
