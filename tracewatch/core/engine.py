@@ -256,15 +256,18 @@ class Engine:
             )
         # Compare what the data allows, not the estimates: an owner whose start may lie
         # before the child's contains it (fused receipts and 1 s timestamps are late).
-        low, high = lc.start.earliest, lc.start.latest
-        containing = latest = None
+        # Where estimates agree they decide; bounds only widen the net when they do not.
+        low, high, at = lc.start.earliest, lc.start.latest, lc.start.ns
+        by_estimate = by_bounds = latest = None
         for olc in self._history.get(lc.owner_uid, ()):
             if olc.start.earliest > high:
                 continue
             latest = olc
             if olc.end is None or olc.end.latest >= low:
-                containing = olc
-        return containing, latest
+                by_bounds = olc
+                if olc.start.ns <= at and (olc.end is None or olc.end.ns >= at):
+                    by_estimate = olc
+        return by_estimate or by_bounds, latest
 
     def _place(self, lc: Lifecycle) -> Placement:
         if lc.placement is not None:

@@ -206,16 +206,21 @@ class WorkloadTracker:
         current = ledger.current(uid, key)
         if current is None:
             previous = ledger.current(uid)
+            seen_ns = None
             if previous is not None:
                 if _generation(previous) > meta.generation:
                     return  # an older version delivered late: nothing new
+                # The new generation was written after the last observation of the old one.
+                seen_ns = previous.state.last_observed_ns
                 if previous.end is None:
-                    new_start = self._start(meta, at_ns, previous.state.last_observed_ns)
+                    new_start = self._start(meta, at_ns, seen_ns)
                     previous.finish(new_start, Outcome.SUPERSEDED, reason="NewGeneration")
                     ledger.ended(previous)
+                else:
+                    previous = None  # it had ended: nothing to link as superseded
             if ledger.was_emitted(uid, key):
                 return
-            current = self._open(obj, key, at_ns, ledger, previous)
+            current = self._open(obj, key, at_ns, ledger, previous, seen_ns)
             if current is None:
                 return
         if current.end is not None:
@@ -286,10 +291,16 @@ class WorkloadTracker:
         )
 
     def _open(
-        self, obj: Any, key: str, at_ns: int, ledger: Ledger, previous: Lifecycle | None
+        self,
+        obj: Any,
+        key: str,
+        at_ns: int,
+        ledger: Ledger,
+        previous: Lifecycle | None,
+        seen_ns: int | None,
     ) -> Lifecycle | None:
         meta: WorkloadMeta = obj.metadata
-        start = self._start(meta, at_ns, None)
+        start = self._start(meta, at_ns, seen_ns)
         if start is None:
             ledger.counters["observations.invalid"] += 1
             return None
