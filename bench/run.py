@@ -36,8 +36,6 @@ TABLE = (
     ("throughput.b_over_c", "B/C (target >= 30)", "{:.1f}"),
     ("memory.pods", "memory: idle pods held", "{:,.0f}"),
     ("memory.bytes_per_idle_pod", "RSS growth per idle pod, bytes (target <= 1024)", "{:,.0f}"),
-    ("memory.compact_known.bytes_per_idle_pod", "  same, compact KnownObjects (proposal)",
-     "{:,.0f}"),
     ("memory.peak_rss_bytes", "peak RSS during the initial list, MB", "{:,.0f}"),
     ("lag.rate_per_s", "lag: pod startups/s", "{:,.0f}"),
     ("lag.p50_s", "lag p50, s (Ready -> root at exporter)", "{:.2f}"),

@@ -89,9 +89,12 @@ class Engine:
         self._history: dict[str, list[Lifecycle]] = {}
         self._names: dict[tuple[str, str, str], str] = {}
         self._children: dict[str, set[tuple[str, str]]] = {}
-        self._emitted: dict[str, set[str]] = {}
+        # uid -> keys of its emitted lifecycles; the key sets are shared between objects
+        # (100k idle pods hold one frozenset({"create"}), not 100k sets).
+        self._emitted: dict[str, frozenset[str]] = {}
+        self._key_sets: dict[frozenset[str], frozenset[str]] = {}
         for uid, key in emitted:
-            self._emitted.setdefault(uid, set()).add(key)
+            self._mark_emitted(uid, key)
         self._gone: set[str] = set()
         self._pending_events: dict[str, list[tuple[int, Event]]] = {}
         self._emit_heap: list[tuple[int, int, str, str]] = []
@@ -315,7 +318,7 @@ class Engine:
         self._open_count -= 1
         assert lc.end is not None and lc.outcome is not None
         placement = self._place(lc)
-        self._emitted.setdefault(uid, set()).add(key)
+        self._mark_emitted(uid, key)
         spans: list[SpanRecord] = []
         # Ended before we first looked, and before the back-fill window: not ours to emit.
         if lc.end.ns < lc.first_seen_ns - self.options.backfill_ns:
@@ -450,6 +453,12 @@ class Engine:
             if olc.placement is not None and olc.placement.span_id == placement.parent_span_id:
                 return olc
         return None
+
+    def _mark_emitted(self, uid: str, key: str) -> None:
+        keys = self._emitted.get(uid, frozenset()) | {key}
+        # Share the common small sets ({"create"}, {"create", "delete"}); a workload's
+        # growing set of generations stays its own.
+        self._emitted[uid] = self._key_sets.setdefault(keys, keys) if len(keys) <= 2 else keys
 
     def _release(self, uid: str) -> None:
         """Drop what is kept for a gone object once none of its lifecycles is open."""

@@ -10,20 +10,22 @@ unchanged ones nothing.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 
 from tracewatch.core.observations import Change
-from tracewatch.core.snapshots import Snapshot
+from tracewatch.core.snapshots import Pod, PodSpec, Snapshot
 
-__all__ = ["KnownObjects", "diff_relist"]
+__all__ = ["KnownObjects", "diff_relist", "stand_in"]
 
 
 class KnownObjects:
-    """uid -> last snapshot seen.
+    """uid -> a stand-in for the last snapshot seen.
 
-    The snapshot is the same immutable object handed to the core, so keeping it
-    costs a dict slot (the key is the snapshot's own uid string), not a copy; its
-    metadata.resourceVersion is the version we know.
+    The stand-in holds only what a relist diff and a RELISTED_GONE observation
+    need: name, namespace, uid, resourceVersion (and a pod's node). A pod being
+    deleted keeps its whole last snapshot, whose container statuses time the
+    kill. Keeping full snapshots of 100k idle pods would cost kilobytes each.
     """
 
     __slots__ = ("_by_uid",)
@@ -45,13 +47,30 @@ class KnownObjects:
         return None if snapshot is None else snapshot.metadata.resource_version
 
     def remember(self, snapshot: Snapshot) -> None:
-        self._by_uid[snapshot.metadata.uid] = snapshot
+        self._by_uid[snapshot.metadata.uid] = stand_in(snapshot)
 
     def forget(self, uid: str) -> None:
         self._by_uid.pop(uid, None)
 
     def uids(self) -> Iterator[str]:
         return iter(self._by_uid)
+
+
+def stand_in(snapshot: Snapshot) -> Snapshot:
+    """The smallest snapshot of the same type a relist diff and a deletion can work with."""
+    meta = snapshot.metadata
+    if meta.deletion_timestamp:
+        return snapshot
+    small = type(meta)(
+        name=meta.name,
+        namespace=sys.intern(meta.namespace),
+        uid=meta.uid,
+        resource_version=meta.resource_version,
+        owner_references=meta.owner_references,
+    )
+    if isinstance(snapshot, Pod):
+        return Pod(metadata=small, spec=PodSpec(node_name=sys.intern(snapshot.spec.node_name)))
+    return type(snapshot)(metadata=small)  # type: ignore[call-arg]
 
 
 def diff_relist(known: KnownObjects, listed: Iterable[Snapshot]) -> list[tuple[Change, Snapshot]]:
