@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, help="nodes (default 50; small 3)")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the run here")
     parser.add_argument("--gc-tune", action="store_true",
-                        help="tune the collector as `tracewatch sim` does (freeze, young threshold)")
+                        help="tune the collector as `tracewatch sim` does (gctune.tune_gc)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     results = run(small=args.small, rate=args.rate, duration=args.duration, nodes=args.nodes,

@@ -242,6 +242,7 @@ def _run_sim(args: argparse.Namespace) -> int:
                 tls=args.tls,
                 scenario=args.scenario,
                 options=SimOptions(seed=args.seed),
+                standalone=True,
             )
         )
     except KeyboardInterrupt:

@@ -18,7 +18,6 @@ from tracewatch.sim.timestamps import rfc3339
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 """k8s.io/apimachinery's utilrand alphabet (no vowels, no look-alikes)."""
 _LIST_KEYS = ("name", "type", "containerPort", "ip", "mountPath", "key")
-_NESTED = frozenset({dict, list})
 _SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 _POD_SPEC_ORDER = (
     "volumes",
@@ -57,7 +56,6 @@ _MEMO_LIMIT = 4096
 _flat_sets: dict[tuple[str, ...], dict[str, Any]] = {}
 _flat_items: dict[tuple[str, ...], dict[str, Any]] = {}
 _item_keys: dict[tuple[str, Any], str] = {}
-_nested = _NESTED.__contains__
 
 
 def _memo_put(memo: dict[Any, Any], key: Any, value: Any) -> Any:
@@ -86,33 +84,57 @@ def fields_v1(value: Any) -> dict[str, Any]:
     mutate it.
     """
     if isinstance(value, dict):
-        if not any(map(_nested, map(type, value.values()))):
-            keys = tuple(value)
-            known = _flat_sets.get(keys)
-            if known is None:
-                known = _memo_put(_flat_sets, keys, {"f:" + k: {} for k in keys})
-            return known
-        return {
-            "f:" + k: fields_v1(v) if v.__class__ in _NESTED else {} for k, v in value.items()
-        }
-    if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
-        out: dict[str, Any] = {}
-        for item in value:
-            for key in _LIST_KEYS:
-                if key in item:
-                    break
-            else:
-                return {}
-            if any(map(_nested, map(type, item.values()))):
-                entry = {".": {}, **fields_v1(item)}
-            else:
-                keys = tuple(item)
-                entry = _flat_items.get(keys)
-                if entry is None:
-                    entry = _memo_put(_flat_items, keys, {".": {}, **fields_v1(item)})
-            out[_item_key(key, item[key])] = entry
-        return out
+        return _map_set(value)
+    if isinstance(value, list):
+        return _list_set(value)
     return {}
+
+
+def _map_set(value: dict[str, Any]) -> dict[str, Any]:
+    for v in value.values():
+        cls = v.__class__
+        if cls is dict or cls is list:
+            break
+    else:
+        keys = tuple(value)
+        known = _flat_sets.get(keys)
+        if known is None:
+            known = _memo_put(_flat_sets, keys, {"f:" + k: {} for k in keys})
+        return known
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        cls = v.__class__
+        if cls is dict:
+            out["f:" + k] = _map_set(v)
+        elif cls is list:
+            out["f:" + k] = _list_set(v)
+        else:
+            out["f:" + k] = {}
+    return out
+
+
+def _list_set(value: list[Any]) -> dict[str, Any]:
+    if not value or not all(isinstance(i, dict) for i in value):
+        return {}
+    out: dict[str, Any] = {}
+    for item in value:
+        for key in _LIST_KEYS:
+            if key in item:
+                break
+        else:
+            return {}
+        for v in item.values():
+            cls = v.__class__
+            if cls is dict or cls is list:
+                entry = {".": {}, **_map_set(item)}
+                break
+        else:
+            keys = tuple(item)
+            entry = _flat_items.get(keys)
+            if entry is None:
+                entry = _memo_put(_flat_items, keys, {".": {}, **_map_set(item)})
+        out[_item_key(key, item[key])] = entry
+    return out
 
 
 def managed_fields_entry(

@@ -37,6 +37,7 @@ In-process API for the control plane (controllers call these; nothing here await
 from __future__ import annotations
 
 import bisect
+import os
 import random
 import uuid
 from collections.abc import Callable
@@ -65,6 +66,12 @@ from tracewatch.sim.truth import GroundTruth
 Mutation = Callable[[dict[str, Any]], None]
 FieldsOf = Callable[[dict[str, Any]], dict[str, Any]]
 
+_UID_RNG = random.Random()
+_UID_BITS = _UID_RNG.getrandbits
+"""uids are random v4 UUIDs as on the real server, from a generator seeded from the OS (again
+in a forked child): not the simulation's seeded rng (a restarted cluster must never reuse a
+uid) and much cheaper than uuid4(), which reads the OS's random source on every call."""
+os.register_at_fork(after_in_child=_UID_RNG.seed)
 _UNKNOWN_RESOURCE = "the server could not find the requested resource"
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 _POLICY_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
@@ -230,7 +237,7 @@ class Registry:
             objects.default_pod(obj, rng=self.rng)
         elif resource == "namespaces":
             objects.default_namespace(obj)
-        uid = str(uuid.uuid4())
+        uid = str(uuid.UUID(int=_UID_BITS(128), version=4))
         meta["uid"] = uid
         if info.has_generation:
             meta["generation"] = 1

@@ -28,10 +28,32 @@ class Selectable:
 
 def selectable(info: ResourceInfo, obj: dict[str, Any]) -> Selectable:
     """The selector view of an object (computed once per write)."""
-    return Selectable(
-        labels=obj["metadata"].get("labels") or {},
-        fields={path: field_value(obj, path) for path in info.field_labels},
-    )
+    paths = _FIELD_PATHS.get(info.field_labels)
+    if paths is None:
+        paths = _FIELD_PATHS[info.field_labels] = tuple(
+            (path, _PATH_PARTS.get(path) or _parts(path)) for path in info.field_labels
+        )
+    fields: dict[str, str] = {}
+    for path, parts in paths:
+        # field_value inlined: this runs for every field label on every write.
+        node: Any = obj
+        for part in parts:
+            if node.__class__ is not dict and not isinstance(node, dict):
+                node = None
+                break
+            node = node.get(part)
+        if node is None:
+            fields[path] = ""
+        elif node.__class__ is str:
+            fields[path] = node
+        elif isinstance(node, bool):
+            fields[path] = "true" if node else "false"
+        else:
+            fields[path] = str(node)
+    return Selectable(labels=obj["metadata"].get("labels") or {}, fields=fields)
+
+
+_FIELD_PATHS: dict[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]] = {}
 
 
 Predicate = Callable[[Selectable], bool]

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tracewatch.sim.cluster import SimCluster
+from tracewatch.sim.gctune import tune_gc
 from tracewatch.sim.options import SimOptions
 
 Scenario = Callable[[SimCluster], Awaitable[Any]]
@@ -62,8 +63,12 @@ async def serve(
     options: SimOptions | None = None,
     out: TextIO | None = None,
     stop: asyncio.Event | None = None,
+    standalone: bool = False,
 ) -> int:
     """Serve until SIGINT/SIGTERM (or `stop` is set); returns the exit code.
+
+    `standalone` (the `tracewatch sim` process, which runs nothing else) tunes the
+    garbage collector once the cluster is up (see `gctune`).
 
     Writes a kubeconfig for the cluster to `kubeconfig_out` (mode 0600) and
     prints where the server listens. 2 for an unknown scenario (nothing
@@ -84,6 +89,8 @@ async def serve(
     except OSError as err:
         print(f"tracewatch sim: error: cannot listen on {host}:{port}: {err}", file=sys.stderr)
         return 1
+    if standalone:
+        tune_gc()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
