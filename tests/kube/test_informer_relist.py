@@ -52,13 +52,15 @@ async def test_in_stream_410_relists_and_diffs(
     )
     informer, sink = await relist_after(expired, fake_api, connection, fake_time)
 
+    # Listed objects are delivered page by page as they arrive; what vanished can only be
+    # known once the List is complete, so it comes last.
     after_relist = sink.summary()[4:]
     assert after_relist == [
-        ("RELISTED_GONE", "vanishes", "7"),
         ("MODIFIED", "changes", "40"),
         ("ADDED", "arrives", "41"),
+        ("RELISTED_GONE", "vanishes", "7"),
     ]
-    gone = sink[4]
+    gone = sink[6]
     assert gone.change is Change.RELISTED_GONE
     assert gone.obj is not None and gone.obj.metadata.uid == "uid-vanishes"
     assert fake_api.list_requests()[1].query["resourceVersion"] == "11"
@@ -77,9 +79,9 @@ async def test_http_410_on_watch_relists_the_same_way(
     )
 
     assert sink.summary()[4:] == [
-        ("RELISTED_GONE", "vanishes", "7"),
         ("MODIFIED", "changes", "40"),
         ("ADDED", "arrives", "41"),
+        ("RELISTED_GONE", "vanishes", "7"),
     ]
     assert fake_time.sleeps == []  # a 410 is not a failure to back off from
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from tracewatch.core.observations import Change
-from tracewatch.core.snapshots import ObjectMeta, Pod
+from tracewatch.core.snapshots import Container, ObjectMeta, Pod, PodSpec
 from tracewatch.kube.backoff import Backoff, BackoffPolicy
 from tracewatch.kube.cursor import NextRequest, Verb, WatchCursor, next_request
 from tracewatch.kube.relisting import KnownObjects, diff_relist
@@ -79,7 +80,8 @@ def snap(uid: str, rv: str) -> Pod:
 
 
 def test_diff_relist_reports_gone_changed_and_new_but_not_unchanged() -> None:
-    """Vanished -> RELISTED_GONE with the last snapshot, new rv -> MODIFIED, new uid -> ADDED."""
+    """Vanished -> RELISTED_GONE with what was known of it, new rv -> MODIFIED, new uid ->
+    ADDED, unchanged -> nothing."""
     known = KnownObjects()
     for s in (snap("a", "1"), snap("b", "2"), snap("c", "3")):
         known.remember(s)
@@ -90,10 +92,37 @@ def test_diff_relist_reports_gone_changed_and_new_but_not_unchanged() -> None:
         (Change.MODIFIED, "c", "9"),
         (Change.ADDED, "d", "10"),
     ]
-    assert changes[0][1] is last_b
+    assert changes[0][1] == last_b  # a stand-in rebuilt from the brief record
+    assert changes[0][1].metadata.name == "n-b"
     assert sorted(known.uids()) == ["a", "c", "d"]
     assert known.resource_version("c") == "9"
     assert diff_relist(known, [snap("a", "1"), snap("c", "9"), snap("d", "10")]) == []
+
+
+def test_known_objects_keep_a_brief_record_but_whole_snapshots_of_deleting_ones() -> None:
+    """Idle objects are remembered briefly (a stand-in comes back: same name, version, node);
+    an object being deleted is kept whole, its statuses time the kill."""
+    known = KnownObjects()
+    full = Pod(
+        metadata=ObjectMeta(name="web", namespace="prod", uid="u", resource_version="4"),
+        spec=PodSpec(node_name="node-1", containers=(Container(name="app"),)),
+    )
+    known.remember(full)
+    brief = known.get("u")
+    assert brief is not None and brief is not full
+    assert (
+        brief.metadata.name,
+        brief.metadata.namespace,
+        brief.metadata.resource_version,
+        brief.spec.node_name,
+        brief.spec.containers,
+    ) == ("web", "prod", "4", "node-1", ())
+    deleting = msgspec.structs.replace(
+        full,
+        metadata=msgspec.structs.replace(full.metadata, deletion_timestamp="2024-01-01T00:00:00Z"),
+    )
+    known.remember(deleting)
+    assert known.get("u") is deleting
 
 
 def test_first_list_is_all_added() -> None:

@@ -27,8 +27,8 @@ from tracewatch.kube.backoff import Backoff, BackoffPolicy
 from tracewatch.kube.connection import ApiError, ApiTransport, ReadTimeout
 from tracewatch.kube.cursor import Verb, WatchCursor, next_request
 from tracewatch.kube.decoding import DecodeError
-from tracewatch.kube.listing import list_objects
-from tracewatch.kube.relisting import KnownObjects, diff_relist
+from tracewatch.kube.listing import list_pages
+from tracewatch.kube.relisting import KnownObjects, diff_page, vanished
 from tracewatch.kube.resources import WatchedResource, resource_named
 from tracewatch.kube.watching import MalformedLine, RawWatchLine, watch_once
 
@@ -194,7 +194,12 @@ class Informer:
                 await self._options.sleep(delay)
 
     async def _list(self, resource_version: str) -> None:
-        listed = await list_objects(
+        """List (page by page, each delivered as it arrives) and diff against what we knew."""
+        first = not self.has_synced
+        listed_uids: set[str] = set()
+        objects = changed = invalid = 0
+        list_rv = ""
+        async for listed in list_pages(
             connection=self._connection,
             resource=self.resource,
             namespace=self.namespace,
@@ -203,49 +208,49 @@ class Informer:
             timeout=self._options.request_timeout,
             label_selector=self.label_selector,
             keep_raw=self._raw_sink is not None,
-        )
-        page = listed.page
+        ):
+            page = listed.page
+            list_rv = page.resource_version
+            observed_at = self._options.clock_ns()
+            items = tuple(i for i in page.items if i.metadata.uid)
+            invalid += page.invalid_items + len(page.items) - len(items)
+            if self._filter is not None:
+                kept = tuple(i for i in items if self._filter(i))
+                self.stats.filtered += len(items) - len(kept)
+                items = kept
+            if listed.raw is not None:
+                raw_by_uid = {
+                    i.metadata.uid: r for i, r in zip(page.items, listed.raw, strict=True)
+                }
+                self._raw_known.update((i.metadata.uid, raw_by_uid[i.metadata.uid]) for i in items)
+            objects += len(items)
+            changes = diff_page(self._known, items, listed_uids)
+            changed += len(changes)
+            for change, snapshot in changes:
+                raw = self._raw_known.get(snapshot.metadata.uid) if listed.raw is not None else None
+                await self._emit(change, snapshot, observed_at, raw)
+        # The List is complete: what we knew and it no longer shows is gone.
         observed_at = self._options.clock_ns()
-        items = tuple(i for i in page.items if i.metadata.uid)
-        invalid = page.invalid_items + len(page.items) - len(items)
-        if self._filter is not None:
-            kept = tuple(i for i in items if self._filter(i))
-            self.stats.filtered += len(items) - len(kept)
-            items = kept
-        if listed.raw is not None:
-            raw_by_uid = {i.metadata.uid: r for i, r in zip(page.items, listed.raw, strict=True)}
-            self._raw_known.update((i.metadata.uid, raw_by_uid[i.metadata.uid]) for i in items)
+        gone = vanished(self._known, listed_uids)
+        for change, snapshot in gone:
+            raw = self._raw_known.pop(snapshot.metadata.uid, None)
+            await self._emit(change, snapshot, observed_at, raw)
         if invalid:
             self.stats.decode_errors += invalid
-            self._log.warning(
-                "kube.invalid_list_items",
-                skipped=invalid,
-                resource_version=page.resource_version,
-            )
-        first = not self.has_synced
-        changes = diff_relist(self._known, items)
-        self._cursor.listed(page.resource_version)
+            self._log.warning("kube.invalid_list_items", skipped=invalid, resource_version=list_rv)
+        self._cursor.listed(list_rv)
         self._succeeded()
         if not first:
             self.stats.relists += 1
             self._log.info(
                 "kube.relisted",
-                resource_version=page.resource_version,
-                objects=len(items),
-                changes=len(changes),
+                resource_version=list_rv,
+                objects=objects,
+                changes=changed + len(gone),
             )
-        for change, snapshot in changes:
-            raw = None
-            if listed.raw is not None:
-                uid = snapshot.metadata.uid
-                gone = change is Change.RELISTED_GONE
-                raw = self._raw_known.pop(uid, None) if gone else self._raw_known.get(uid)
-            await self._emit(change, snapshot, observed_at, raw)
         if first:
             self._synced.set()
-            self._log.info(
-                "kube.synced", resource_version=page.resource_version, objects=len(items)
-            )
+            self._log.info("kube.synced", resource_version=list_rv, objects=objects)
 
     async def _watch(self, resource_version: str) -> None:
         low, high = self._options.watch_timeout_seconds

@@ -12,26 +12,41 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+import msgspec
 
 from tracewatch.core.observations import Change
-from tracewatch.core.snapshots import Pod, PodSpec, Snapshot
+from tracewatch.core.snapshots import ObjectMeta, Pod, PodSpec, Snapshot
 
-__all__ = ["KnownObjects", "diff_relist", "stand_in"]
+__all__ = ["KnownObjects", "diff_page", "diff_relist", "vanished"]
+
+
+class _Brief(NamedTuple):
+    """What is kept of an idle object: enough to diff a relist and report it gone."""
+
+    snapshot_type: type
+    resource_version: str
+    name: str
+    namespace: str
+    node: str
+    owner_references: tuple[Any, ...]
 
 
 class KnownObjects:
-    """uid -> a stand-in for the last snapshot seen.
+    """uid -> what we know of the last version seen.
 
-    The stand-in holds only what a relist diff and a RELISTED_GONE observation
-    need: name, namespace, uid, resourceVersion (and a pod's node). A pod being
-    deleted keeps its whole last snapshot, whose container statuses time the
-    kill. Keeping full snapshots of 100k idle pods would cost kilobytes each.
+    For most objects a brief record: name, namespace, resourceVersion, owners and a
+    pod's node, from which a stand-in snapshot is built only when a relist finds the
+    object gone. An object being deleted keeps its whole last snapshot, whose
+    container statuses time the kill. Keeping full snapshots of 100k idle pods would
+    cost kilobytes each.
     """
 
     __slots__ = ("_by_uid",)
 
     def __init__(self) -> None:
-        self._by_uid: dict[str, Snapshot] = {}
+        self._by_uid: dict[str, Snapshot | _Brief] = {}
 
     def __len__(self) -> int:
         return len(self._by_uid)
@@ -40,14 +55,33 @@ class KnownObjects:
         return uid in self._by_uid
 
     def get(self, uid: str) -> Snapshot | None:
-        return self._by_uid.get(uid)
+        known = self._by_uid.get(uid)
+        if isinstance(known, _Brief):
+            return _stand_in(uid, known)
+        return known
 
     def resource_version(self, uid: str) -> str | None:
-        snapshot = self._by_uid.get(uid)
-        return None if snapshot is None else snapshot.metadata.resource_version
+        known = self._by_uid.get(uid)
+        if known is None:
+            return None
+        if isinstance(known, _Brief):
+            return known.resource_version
+        return known.metadata.resource_version
 
     def remember(self, snapshot: Snapshot) -> None:
-        self._by_uid[snapshot.metadata.uid] = stand_in(snapshot)
+        meta = snapshot.metadata
+        if meta.deletion_timestamp:
+            self._by_uid[meta.uid] = snapshot
+            return
+        node = snapshot.spec.node_name if isinstance(snapshot, Pod) else ""
+        self._by_uid[meta.uid] = _Brief(
+            type(snapshot),
+            meta.resource_version,
+            meta.name,
+            sys.intern(meta.namespace),
+            sys.intern(node),
+            meta.owner_references,
+        )
 
     def forget(self, uid: str) -> None:
         self._by_uid.pop(uid, None)
@@ -56,21 +90,53 @@ class KnownObjects:
         return iter(self._by_uid)
 
 
-def stand_in(snapshot: Snapshot) -> Snapshot:
-    """The smallest snapshot of the same type a relist diff and a deletion can work with."""
-    meta = snapshot.metadata
-    if meta.deletion_timestamp:
-        return snapshot
-    small = type(meta)(
-        name=meta.name,
-        namespace=sys.intern(meta.namespace),
-        uid=meta.uid,
-        resource_version=meta.resource_version,
-        owner_references=meta.owner_references,
+def _stand_in(uid: str, brief: _Brief) -> Snapshot:
+    """The smallest snapshot of the object's type a RELISTED_GONE observation can carry."""
+    meta_type = ObjectMeta
+    for field in msgspec.structs.fields(brief.snapshot_type):
+        if field.name == "metadata":
+            meta_type = field.type
+    meta = meta_type(
+        name=brief.name,
+        namespace=brief.namespace,
+        uid=uid,
+        resource_version=brief.resource_version,
+        owner_references=brief.owner_references,
     )
-    if isinstance(snapshot, Pod):
-        return Pod(metadata=small, spec=PodSpec(node_name=sys.intern(snapshot.spec.node_name)))
-    return type(snapshot)(metadata=small)  # type: ignore[call-arg]
+    if brief.snapshot_type is Pod:
+        return Pod(metadata=meta, spec=PodSpec(node_name=brief.node))
+    return brief.snapshot_type(metadata=meta)  # type: ignore[no-any-return]
+
+
+def diff_page(
+    known: KnownObjects, listed: Iterable[Snapshot], listed_uids: set[str]
+) -> list[tuple[Change, Snapshot]]:
+    """The changes one List page shows against `known` (new: ADDED, at a new version:
+    MODIFIED, unchanged: nothing); updates `known` and records the page's uids."""
+    changes: list[tuple[Change, Snapshot]] = []
+    for snapshot in listed:
+        uid = snapshot.metadata.uid
+        listed_uids.add(uid)
+        before = known.get(uid)
+        if before is None:
+            changes.append((Change.ADDED, snapshot))
+        elif before.metadata.resource_version != snapshot.metadata.resource_version:
+            changes.append((Change.MODIFIED, snapshot))
+        else:
+            continue
+        known.remember(snapshot)
+    return changes
+
+
+def vanished(known: KnownObjects, listed_uids: set[str]) -> list[tuple[Change, Snapshot]]:
+    """Objects known but absent from a complete List: RELISTED_GONE, forgotten."""
+    changes: list[tuple[Change, Snapshot]] = []
+    for uid in [uid for uid in known.uids() if uid not in listed_uids]:
+        gone = known.get(uid)
+        assert gone is not None
+        changes.append((Change.RELISTED_GONE, gone))
+        known.forget(uid)
+    return changes
 
 
 def diff_relist(known: KnownObjects, listed: Iterable[Snapshot]) -> list[tuple[Change, Snapshot]]:
@@ -79,24 +145,6 @@ def diff_relist(known: KnownObjects, listed: Iterable[Snapshot]) -> list[tuple[C
     Order: vanished objects first (they went before the list was taken), then the
     listed ones in list order.
     """
-    changes: list[tuple[Change, Snapshot]] = []
-    listed_uids: set[str] = set()
-    present: list[tuple[Change, Snapshot]] = []
-    for snapshot in listed:
-        uid = snapshot.metadata.uid
-        listed_uids.add(uid)
-        before = known.get(uid)
-        if before is None:
-            present.append((Change.ADDED, snapshot))
-        elif before.metadata.resource_version != snapshot.metadata.resource_version:
-            present.append((Change.MODIFIED, snapshot))
-        else:
-            continue
-        known.remember(snapshot)
-    for uid in [uid for uid in known.uids() if uid not in listed_uids]:
-        gone = known.get(uid)
-        assert gone is not None
-        changes.append((Change.RELISTED_GONE, gone))
-        known.forget(uid)
-    changes.extend(present)
-    return changes
+    listed = list(listed)
+    listed_uids = {s.metadata.uid for s in listed}
+    return vanished(known, listed_uids) + diff_page(known, listed, set())
