@@ -26,14 +26,12 @@ event. Span trees (DESIGN.md, "Span model"):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from tracewatch.core.building import TraceBuilder
 from tracewatch.core.clock import (
     SECOND_NS,
     Instant,
-    best,
     event_instant,
     fuse,
     latest,
@@ -41,10 +39,12 @@ from tracewatch.core.clock import (
     server_instant,
 )
 from tracewatch.core.kinds.base import Ledger, open_lifecycle
-from tracewatch.core.lifecycle import Lifecycle, top_end, top_start
+from tracewatch.core.kinds.pod_spans import build_delete, build_restart, build_startup
+from tracewatch.core.kinds.pod_state import ContainerTrack, DeleteTrack, PodTrack, RestartTrack
+from tracewatch.core.lifecycle import Lifecycle
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import ContainerStatus, Event, Pod
-from tracewatch.core.spans import Outcome, SpanEvent, SpanLink, StatusCode, TimeSource
+from tracewatch.core.spans import Outcome, SpanEvent, TimeSource
 
 # Waiting reasons after which the kubelet will not get the pod started without outside help.
 FAILED_WAITING_REASONS = frozenset(
@@ -61,62 +61,6 @@ FAILED_WAITING_REASONS = frozenset(
 _SPAN_EVENT_REASONS = frozenset(
     {"BackOff", "Failed", "Unhealthy", "FailedMount", "FailedScheduling"}
 )
-
-
-@dataclass(slots=True)
-class ContainerTrack:
-    image: str
-    init: bool = False
-    pull_start: Instant | None = None
-    pull_end: Instant | None = None
-    cached: bool = False
-    cached_at: Instant | None = None
-    started: Instant | None = None
-    started_event: Instant | None = None
-    finished: Instant | None = None
-    restarts: int = 0
-
-
-@dataclass(slots=True)
-class PodTrack:
-    """What a pod's startup has shown so far."""
-
-    node: str = ""
-    bound_at_creation: bool = False
-    scheduled: Instant | None = None
-    scheduled_event: Instant | None = None
-    sandbox_ready: Instant | None = None
-    ready: Instant | None = None
-    last_observed_ns: int | None = None
-    claims: tuple[str, ...] = ()
-    containers: dict[str, ContainerTrack] = field(default_factory=dict)
-    events: list[SpanEvent] = field(default_factory=list)
-    schedule_events: list[SpanEvent] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class DeleteTrack:
-    """What a pod's deletion has shown so far."""
-
-    node: str = ""
-    grace_seconds: int = 0
-    killing: Instant | None = None
-    terminated: Instant | None = None
-    last_observed_ns: int | None = None
-
-
-@dataclass(slots=True)
-class RestartTrack:
-    """One container restart: exit, back-off, running again."""
-
-    container: str
-    node: str
-    restart: int
-    last_observed_ns: int | None = None
-    exit_code: int = 0
-    exit_reason: str = ""
-    waiting_reason: str = ""
-    events: list[SpanEvent] = field(default_factory=list)
 
 
 class PodTracker:
@@ -253,11 +197,11 @@ class PodTracker:
 
     def build(self, lifecycle: Lifecycle, builder: TraceBuilder, ledger: Ledger) -> None:
         if lifecycle.key == "create":
-            _build_startup(lifecycle, builder, ledger)
+            build_startup(lifecycle, builder, ledger)
         elif lifecycle.key == "delete":
-            _build_delete(lifecycle, builder)
+            build_delete(lifecycle, builder)
         else:
-            _build_restart(lifecycle, builder)
+            build_restart(lifecycle, builder)
 
     def _open_create(self, pod: Pod, at_ns: int, ledger: Ledger) -> Lifecycle | None:
         meta = pod.metadata
@@ -425,166 +369,6 @@ def _apply_delete(lc: Lifecycle, pod: Pod, at_ns: int) -> None:
         )
 
 
-def _build_startup(lc: Lifecycle, b: TraceBuilder, ledger: Ledger) -> None:
-    track: PodTrack = lc.state
-    assert lc.end is not None and lc.outcome is not None
-    base = _base_attributes(lc, track.node)
-    failed = lc.outcome in (Outcome.FAILED, Outcome.TIMED_OUT)
-    root = b.top(
-        name="k8s.CreatePod",
-        service="kubernetes",
-        start=top_start(lc),
-        end=top_end(lc),
-        attributes=(
-            *base,
-            ("tracewatch.outcome", lc.outcome.value),
-            *((("tracewatch.reason", lc.reason),) if lc.reason else ()),
-            ("container.image.name", tuple(c.image for c in track.containers.values())),
-        ),
-        events=tuple(track.events),
-        status=StatusCode.ERROR if failed else StatusCode.UNSET,
-        status_message=lc.reason if failed else "",
-    )
-    scheduled = best(track.scheduled_event, track.scheduled)
-    if scheduled is not None and not track.bound_at_creation:
-        b.add(
-            name="scheduler.SchedulePod",
-            service="kube-scheduler",
-            start=lc.start,
-            end=scheduled,
-            parent=root,
-            attributes=base,
-            events=tuple(track.schedule_events),
-            links=_claim_links(lc, track, ledger),
-        )
-    if not track.node and scheduled is None:
-        return
-    kubelet_start = lc.start if scheduled is None or track.bound_at_creation else scheduled
-    start_pod = b.add(
-        name="kubelet.StartPod",
-        service="kubelet",
-        start=kubelet_start,
-        end=lc.end,
-        parent=root,
-        attributes=base,
-    )
-    if track.sandbox_ready is not None:
-        b.add(
-            name="kubelet.CreateSandbox",
-            service="kubelet",
-            start=kubelet_start,
-            end=track.sandbox_ready,
-            parent=start_pod,
-            attributes=base,
-        )
-    ready_base = track.sandbox_ready or kubelet_start
-    last_started: Instant | None = None
-    for name, c in track.containers.items():
-        cattrs = (*base, ("k8s.container.name", name), ("container.image.name", c.image))
-        if c.pull_start is not None and c.pull_end is not None:
-            b.add(
-                name="kubelet.PullImage",
-                service="kubelet",
-                start=c.pull_start,
-                end=c.pull_end,
-                parent=start_pod,
-                discriminator=name,
-                attributes=cattrs,
-            )
-        started = best(c.started_event, c.started)
-        if started is None:
-            continue
-        ready_to_start = c.pull_end or c.cached_at or ready_base
-        b.add(
-            name="kubelet.RunInitContainer" if c.init else "kubelet.StartContainer",
-            service="kubelet",
-            start=ready_to_start,
-            end=(c.finished or started) if c.init else started,
-            parent=start_pod,
-            discriminator=name,
-            attributes=(*cattrs, ("tracewatch.image.cached", c.cached)),
-        )
-        if c.init:
-            ready_base = c.finished or started
-        elif last_started is None or started.ns > last_started.ns:
-            last_started = started
-    if lc.outcome is Outcome.COMPLETED and track.ready is not None and last_started is not None:
-        b.add(
-            name="kubelet.WaitReady",
-            service="kubelet",
-            start=last_started,
-            end=track.ready,
-            parent=start_pod,
-            attributes=base,
-        )
-
-
-def _build_delete(lc: Lifecycle, b: TraceBuilder) -> None:
-    track: DeleteTrack = lc.state
-    assert lc.end is not None and lc.outcome is not None
-    base = (
-        *_base_attributes(lc, track.node),
-        ("k8s.pod.termination_grace_period", track.grace_seconds),
-    )
-    root = b.top(
-        name="k8s.DeletePod",
-        service="kubernetes",
-        start=top_start(lc),
-        end=top_end(lc),
-        attributes=(*base, ("tracewatch.outcome", lc.outcome.value)),
-    )
-    if track.node:
-        b.add(
-            name="kubelet.KillPod",
-            service="kubelet",
-            start=track.killing or lc.start,
-            end=track.terminated or lc.end,
-            parent=root,
-            attributes=base,
-        )
-
-
-def _build_restart(lc: Lifecycle, b: TraceBuilder) -> None:
-    track: RestartTrack = lc.state
-    assert lc.end is not None and lc.outcome is not None
-    reason = track.waiting_reason or track.exit_reason
-    b.top(
-        name="kubelet.RestartContainer",
-        service="kubelet",
-        start=top_start(lc),
-        end=top_end(lc),
-        attributes=(
-            *_base_attributes(lc, track.node),
-            ("k8s.container.name", track.container),
-            ("k8s.container.restart_count", track.restart),
-            ("k8s.container.last_terminated.exit_code", track.exit_code),
-            ("tracewatch.outcome", lc.outcome.value),
-            *((("tracewatch.reason", reason),) if reason else ()),
-        ),
-        events=tuple(track.events),
-    )
-
-
-def _claim_links(lc: Lifecycle, track: PodTrack, ledger: Ledger) -> tuple[SpanLink, ...]:
-    """Links from scheduling to the binding of each claim the pod waited for."""
-    links = []
-    for claim in track.claims:
-        found = ledger.claim_binding(namespace=lc.namespace, claim=claim)
-        if found is not None:
-            trace, span = found
-            links.append(
-                SpanLink(
-                    trace,
-                    span,
-                    (
-                        ("tracewatch.link", "volume_binding"),
-                        ("k8s.persistentvolumeclaim.name", claim),
-                    ),
-                )
-            )
-    return tuple(links)
-
-
 def _has_condition(pod: Pod, kind: str) -> bool:
     return any(cond.type == kind for cond in pod.status.conditions)
 
@@ -595,17 +379,6 @@ def _container_name(field_path: str) -> str:
     if open_ < 0 or not field_path.endswith("}"):
         return ""
     return field_path[open_ + 1 : -1]
-
-
-def _base_attributes(lc: Lifecycle, node: str) -> tuple[tuple[str, str], ...]:
-    attrs = [
-        ("k8s.namespace.name", lc.namespace),
-        ("k8s.pod.name", lc.name),
-        ("k8s.pod.uid", lc.uid),
-    ]
-    if node:
-        attrs.append(("k8s.node.name", node))
-    return tuple(attrs)
 
 
 __all__ = ["FAILED_WAITING_REASONS", "PodTracker"]
