@@ -25,7 +25,7 @@ from tracewatch.sim.options import SimOptions
 from tracewatch.sim.registry import Registry
 from tracewatch.sim.store import Stored
 from tracewatch.sim.tasks import TaskSet
-from tracewatch.sim.timestamps import NS_PER_S, rfc3339
+from tracewatch.sim.timestamps import NS_PER_S, now_ns, rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,48 @@ class WorkQueue:
                 self._tasks.failures.append(error)
                 log.exception("%s: sync of %s failed", self._name, key)
             await asyncio.sleep(0)
+
+
+class OwnedPodsController:
+    """Shared plumbing of controllers that own pods and roll out by generation.
+
+    Subclasses set `KIND` and `NAME` and implement `sync(key)`; this records the
+    ground truth `rollout_started:<g>` the first time a generation is seen, and
+    queues the owner when it or one of its pods changes.
+    """
+
+    KIND = ""
+    NAME = ""
+
+    def __init__(self, *, ctx: Context, index: Any) -> None:
+        self._ctx = ctx
+        self._index = index
+        self.queue = WorkQueue(name=self.NAME, sync=self.sync, tasks=ctx.tasks)
+        self._generation: dict[str, int] = {}
+
+    def sync(self, key: Any) -> None:
+        """Reconcile one owner; each subclass implements it."""
+        raise NotImplementedError
+
+    def enqueue(self, key: Any) -> None:
+        options = self._ctx.options
+        self.queue.add(key, after=options.delay(options.controller_sync, self._ctx.rng))
+
+    def on_owner(self, type_: str, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        if type_ == "DELETED":
+            self._generation.pop(meta["uid"], None)
+            return
+        generation = int(meta.get("generation") or 1)
+        if self._generation.get(meta["uid"], 0) < generation:
+            self._generation[meta["uid"]] = generation
+            self._ctx.registry.truth.record(meta["uid"], f"rollout_started:{generation}", now_ns())
+        self.enqueue((meta["namespace"], meta["name"]))
+
+    def on_pod(self, type_: str, pod: dict[str, Any]) -> None:
+        for ref in pod["metadata"].get("ownerReferences") or ():
+            if ref.get("controller") and ref.get("kind") == self.KIND:
+                self.enqueue((pod["metadata"]["namespace"], ref["name"]))
 
 
 def owner_reference(

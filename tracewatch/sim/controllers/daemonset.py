@@ -19,15 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 from tracewatch.sim.controllers.base import (
-    Context,
     ObjKey,
-    WorkQueue,
+    OwnedPodsController,
     controller_uid,
     pod_is_ready,
     ref_of,
     status_update,
 )
-from tracewatch.sim.controllers.index import OwnerIndex
 from tracewatch.sim.controllers.replicaset import pod_from_template
 from tracewatch.sim.controllers.rollout import template_hash
 from tracewatch.sim.errors import ApiError
@@ -58,34 +56,14 @@ def target_node(pod: dict[str, Any]) -> str | None:
     return spec.get("nodeName")
 
 
-class DaemonSetController:
+class DaemonSetController(OwnedPodsController):
     """Keeps one pod of each DaemonSet on every node."""
 
-    def __init__(self, *, ctx: Context, index: OwnerIndex) -> None:
-        self._ctx = ctx
-        self._index = index
-        self.queue = WorkQueue(name="daemonset", sync=self.sync, tasks=ctx.tasks)
-        self._generation: dict[str, int] = {}
-
-    def enqueue(self, key: ObjKey) -> None:
-        options = self._ctx.options
-        self.queue.add(key, after=options.delay(options.controller_sync, self._ctx.rng))
+    KIND = "DaemonSet"
+    NAME = "daemonset"
 
     def on_daemonset(self, type_: str, ds: dict[str, Any]) -> None:
-        meta = ds["metadata"]
-        if type_ == "DELETED":
-            self._generation.pop(meta["uid"], None)
-            return
-        generation = int(meta.get("generation") or 1)
-        if self._generation.get(meta["uid"], 0) < generation:
-            self._generation[meta["uid"]] = generation
-            self._ctx.registry.truth.record(meta["uid"], f"rollout_started:{generation}", now_ns())
-        self.enqueue((meta["namespace"], meta["name"]))
-
-    def on_pod(self, type_: str, pod: dict[str, Any]) -> None:
-        for ref in pod["metadata"].get("ownerReferences") or ():
-            if ref.get("controller") and ref.get("kind") == "DaemonSet":
-                self.enqueue((pod["metadata"]["namespace"], ref["name"]))
+        self.on_owner(type_, ds)
 
     def on_node(self, type_: str, node: dict[str, Any]) -> None:
         for stored in self._ctx.registry.store.items("daemonsets"):

@@ -24,16 +24,14 @@ from __future__ import annotations
 from typing import Any
 
 from tracewatch.sim.controllers.base import (
-    Context,
     ObjKey,
-    WorkQueue,
+    OwnedPodsController,
     controller_uid,
     owner_reference,
     pod_is_ready,
     ref_of,
     status_update,
 )
-from tracewatch.sim.controllers.index import OwnerIndex
 from tracewatch.sim.controllers.replicaset import pod_from_template
 from tracewatch.sim.controllers.rollout import template_hash
 from tracewatch.sim.errors import ApiError
@@ -44,34 +42,14 @@ MANAGER = "kube-controller-manager"
 REVISION_LABEL = "controller-revision-hash"
 
 
-class StatefulSetController:
+class StatefulSetController(OwnedPodsController):
     """Creates, replaces and removes a StatefulSet's ordinal pods and their claims."""
 
-    def __init__(self, *, ctx: Context, index: OwnerIndex) -> None:
-        self._ctx = ctx
-        self._index = index
-        self.queue = WorkQueue(name="statefulset", sync=self.sync, tasks=ctx.tasks)
-        self._generation: dict[str, int] = {}
-
-    def enqueue(self, key: ObjKey) -> None:
-        options = self._ctx.options
-        self.queue.add(key, after=options.delay(options.controller_sync, self._ctx.rng))
+    KIND = "StatefulSet"
+    NAME = "statefulset"
 
     def on_statefulset(self, type_: str, sts: dict[str, Any]) -> None:
-        meta = sts["metadata"]
-        if type_ == "DELETED":
-            self._generation.pop(meta["uid"], None)
-            return
-        generation = int(meta.get("generation") or 1)
-        if self._generation.get(meta["uid"], 0) < generation:
-            self._generation[meta["uid"]] = generation
-            self._ctx.registry.truth.record(meta["uid"], f"rollout_started:{generation}", now_ns())
-        self.enqueue((meta["namespace"], meta["name"]))
-
-    def on_pod(self, type_: str, pod: dict[str, Any]) -> None:
-        for ref in pod["metadata"].get("ownerReferences") or ():
-            if ref.get("controller") and ref.get("kind") == "StatefulSet":
-                self.enqueue((pod["metadata"]["namespace"], ref["name"]))
+        self.on_owner(type_, sts)
 
     def _revision(self, stored: Any, sts: dict[str, Any]) -> str:
         """The update revision's name, creating its ControllerRevision if missing."""
