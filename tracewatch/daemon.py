@@ -33,6 +33,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Gauge
 
 from tracewatch.config import FIELDS, Settings
+from tracewatch.core.clock import SECOND_NS
 from tracewatch.core.engine import Engine, EngineOptions
 from tracewatch.core.observations import Observation
 from tracewatch.core.spans import AttributeValue, SpanRecord
@@ -57,7 +58,6 @@ from tracewatch.ops.server import OpsServer
 
 log = structlog.get_logger(__name__)
 
-SECOND_NS = 1_000_000_000
 
 
 class ExportGate(Protocol):

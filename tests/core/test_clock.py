@@ -24,6 +24,7 @@ T = 1_561_438_512 * SECOND_NS  # 2019-06-25T04:55:12Z
         ("2019-06-25T04:55:12.123456789Z", T + 123_456_789),
         ("2019-06-25T06:55:12+02:00", T),
         ("2019-06-25T04:55:12.5+00:00", T + 500_000_000),
+        ("2019-06-25T06:55:12.123456789+02:00", T + 123_456_789),
     ],
 )
 def test_parses_api_time_forms(text: str, expected: int) -> None:
@@ -51,6 +52,7 @@ def test_format_round_trips() -> None:
     """format_timestamp_ns writes RFC 3339 with nanoseconds that parses back exactly."""
     assert format_timestamp_ns(T + 7) == "2019-06-25T04:55:12.000000007Z"
     assert parse_timestamp_ns(format_timestamp_ns(T + 123_456_789)) == T + 123_456_789
+    assert format_timestamp_ns(T + 123_456_789, digits=6) == "2019-06-25T04:55:12.123456Z"
 
 
 def test_fuse_live_receipt_inside_the_second() -> None:

@@ -10,19 +10,17 @@ watch line would be.
 
 from __future__ import annotations
 
-import calendar
-import time
 from dataclasses import dataclass
 
 import msgspec
 
+from tracewatch.core.clock import format_timestamp_ns, parse_timestamp_ns
 from tracewatch.core.observations import Change, Observation
 from tracewatch.kube.decoding import DecodeError, decoder_for
 from tracewatch.kube.resources import resource_for_kind
 
 __all__ = ["CaptureLine", "CaptureLineError", "format_observed_at", "parse_capture_line"]
 
-_NS = 1_000_000_000
 _TYPES = {"ADDED": Change.ADDED, "MODIFIED": Change.MODIFIED, "DELETED": Change.DELETED}
 
 
@@ -32,33 +30,15 @@ class CaptureLineError(ValueError):
 
 def format_observed_at(ns: int) -> str:
     """RFC 3339 UTC with nanoseconds from ns since the epoch."""
-    seconds, fraction = divmod(ns, _NS)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:09d}Z"
+    return format_timestamp_ns(ns)
 
 
 def parse_observed_at(text: str) -> int:
     """ns since the epoch from RFC 3339 (any fraction length up to ns; Z or an offset)."""
-    text = text.strip()
-    if len(text) < 20 or text[10] not in "Tt ":
-        raise CaptureLineError(f"observedAt {text!r} is not an RFC 3339 time")
-    offset_s = 0
-    if text[-1] in "Zz":
-        body = text[:-1]
-    elif len(text) > 6 and text[-6] in "+-" and text[-3] == ":":
-        sign = 1 if text[-6] == "+" else -1
-        offset_s = sign * (int(text[-5:-3]) * 3600 + int(text[-2:]) * 60)
-        body = text[:-6]
-    else:
-        raise CaptureLineError(f"observedAt {text!r} has no time zone")
-    whole, _, fraction = body.partition(".")
-    try:
-        parsed = time.strptime(whole[:19].replace("t", "T").replace(" ", "T"), "%Y-%m-%dT%H:%M:%S")
-    except ValueError:
-        raise CaptureLineError(f"observedAt {text!r} is not an RFC 3339 time") from None
-    if not fraction.isdigit() and fraction:
-        raise CaptureLineError(f"observedAt {text!r} has a bad fraction")
-    nanos = int((fraction + "000000000")[:9]) if fraction else 0
-    return (calendar.timegm(parsed) - offset_s) * _NS + nanos
+    ns = parse_timestamp_ns(text)
+    if ns is None:
+        raise CaptureLineError(f"observedAt {text!r} is not an RFC 3339 time with a zone")
+    return ns
 
 
 class _Line(msgspec.Struct, rename="camel"):

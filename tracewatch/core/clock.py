@@ -10,7 +10,7 @@ functions, no clock reads: "now" is always an argument.
 from __future__ import annotations
 
 import calendar
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from tracewatch.core.snapshots import Event
@@ -67,21 +67,42 @@ def parse_timestamp_ns(value: str | None) -> int | None:
             return None
         digits = frac[1:10].ljust(9, "0")
         return secs * SECOND_NS + int(digits)
+    return _parse_general(value)
+
+
+def _parse_general(value: str) -> int | None:
+    """Any RFC 3339 instant: a zone offset, 1-9 fraction digits (kept to the ns), 'T'/'t'/' '."""
+    text = value.strip()
+    if len(text) < 20 or text[10] not in "Tt ":
+        return None
+    offset_s = 0
+    if text[-1] in "Zz":
+        body = text[:-1]
+    elif len(text) > 6 and text[-6] in "+-" and text[-3] == ":":
+        try:
+            offset_s = int(text[-5:-3]) * 3600 + int(text[-2:]) * 60
+        except ValueError:
+            return None
+        offset_s = offset_s if text[-6] == "+" else -offset_s
+        body = text[:-6]
+    else:
+        return None  # no zone: not an instant
+    whole, dot, fraction = body.partition(".")
+    if len(whole) != 19 or (dot and not fraction.isdigit()):
+        return None
     try:
-        dt = datetime.fromisoformat(value)
+        parsed = datetime.strptime(whole[:10] + "T" + whole[11:], "%Y-%m-%dT%H:%M:%S")
     except ValueError:
         return None
-    if dt.tzinfo is None:
-        return None
-    whole = calendar.timegm(dt.utctimetuple())
-    return whole * SECOND_NS + dt.microsecond * 1000
+    nanos = int(fraction[:9].ljust(9, "0")) if fraction else 0
+    return (calendar.timegm(parsed.timetuple()) - offset_s) * SECOND_NS + nanos
 
 
-def format_timestamp_ns(ns: int) -> str:
-    """RFC 3339 UTC with nanoseconds, e.g. 2024-01-02T03:04:05.123456789Z."""
+def format_timestamp_ns(ns: int, *, digits: int = 9) -> str:
+    """RFC 3339 UTC with `digits` fraction digits (9: ns, 6: a MicroTime), truncating."""
     secs, frac = divmod(ns, SECOND_NS)
-    head = datetime.utcfromtimestamp(secs).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{head}.{frac:09d}Z"
+    head = datetime.fromtimestamp(secs, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{head}.{frac:09d}"[: 20 + digits] + "Z"
 
 
 class Instant(NamedTuple):

@@ -10,12 +10,13 @@ import contextlib
 import math
 import os
 import socket
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
+
+from tracewatch.core.clock import format_timestamp_ns
 
 __all__ = [
     "JITTER_FACTOR",
@@ -150,8 +151,7 @@ class LeaseRecord:
 
 def micro_time(ns: int) -> str:
     """A MicroTime: RFC 3339 UTC with exactly six fractional digits."""
-    seconds, rest = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
+    return format_timestamp_ns(ns, digits=6)
 
 
 def decode_lease(body: bytes) -> dict[str, Any]:
