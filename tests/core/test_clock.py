@@ -69,6 +69,14 @@ def test_fuse_late_receipt_falls_back_to_server_time() -> None:
     assert (got.earliest, got.latest) == (T, T + SECOND_NS - 1)
 
 
+def test_fuse_receipt_just_after_the_second_is_clamped_into_it() -> None:
+    """A transition late in its second, received a few ms into the next, is still live: the
+    estimate is the second's last instant, not its start."""
+    got = fuse(server_ns=T, observed_at_ns=T + SECOND_NS + 3_000_000)
+    assert got[:2] == (T + SECOND_NS - 1, TimeSource.WATCH)
+    assert (got.earliest, got.latest) == (T, T + SECOND_NS - 1)
+
+
 def test_fuse_never_earlier_than_the_previous_observation() -> None:
     """The transition happened after the previous observation that did not show it."""
     got = fuse(server_ns=T, observed_at_ns=T + 100, previous_ns=T + 300)

@@ -127,21 +127,28 @@ class Instant(NamedTuple):
         return self.ns if self.high is None else self.high
 
 
+# A receipt this far past the end of the timestamp's second still counts as seen live: watch
+# delivery takes milliseconds, so a transition in the second's last moments arrives in the next.
+LIVE_SLACK_NS = 500_000_000
+
+
 def fuse(*, server_ns: int, observed_at_ns: int | None, previous_ns: int | None = None) -> Instant:
     """The best estimate of when a transition stamped `server_ns` (second precision) happened.
 
     observed_at_ns is the receipt of the first observation showing the transition;
     previous_ns the receipt of the one before it that did not (if any). The true
     time lies in [server_ns, server_ns + 1 s) and no later than the receipt. When
-    the receipt falls inside that second, the transition was seen as it happened:
-    the receipt (kept no earlier than the previous observation) is the estimate.
-    Otherwise it happened before we looked and the server timestamp is all we have.
+    the receipt falls inside that second (or just after it, LIVE_SLACK_NS), the
+    transition was seen as it happened: the receipt clamped into the second (and
+    kept no earlier than the previous observation) is the estimate. Otherwise it
+    happened before we looked and the server timestamp is all we have.
     """
-    if observed_at_ns is not None and server_ns <= observed_at_ns < server_ns + SECOND_NS:
-        low = server_ns if previous_ns is None else max(server_ns, previous_ns)
-        estimate = max(observed_at_ns, low)
+    end = server_ns + SECOND_NS - 1
+    if observed_at_ns is not None and server_ns <= observed_at_ns < end + 1 + LIVE_SLACK_NS:
+        low = server_ns if previous_ns is None else min(max(server_ns, previous_ns), end)
+        estimate = max(min(observed_at_ns, end), low)
         return Instant(estimate, TimeSource.WATCH, min(low, estimate), estimate)
-    high = server_ns + SECOND_NS - 1
+    high = end
     if observed_at_ns is not None and observed_at_ns >= server_ns:
         high = min(high, observed_at_ns)
     return Instant(server_ns, TimeSource.SERVER, server_ns, high)
