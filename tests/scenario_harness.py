@@ -58,8 +58,7 @@ async def run_traced(
             running = asyncio.create_task(pipeline.run(stop))
             try:
                 async with asyncio.timeout(timeout):
-                    while not pipeline.ready:
-                        await asyncio.sleep(0.02)
+                    await pipeline.wait_ready()
                     result = await run_scenario(sim, scenario, **params)
                     while pipeline.engine.tracked:
                         await asyncio.sleep(0.05)

@@ -45,8 +45,7 @@ async def _run_scenario(tmp_path: Path) -> tuple[list[ReceivedSpan], dict[str, d
             stop = asyncio.Event()
             running = asyncio.create_task(pipeline.run(stop))
             async with asyncio.timeout(10):
-                while not pipeline.ready:
-                    await asyncio.sleep(0.02)
+                await pipeline.wait_ready()
             uids = {}
             for name, image in PODS.items():
                 created = await sim.create(

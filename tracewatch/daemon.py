@@ -136,6 +136,12 @@ class Pipeline:
         """Every informer has listed once and none is failing authorization."""
         return all(i.has_synced and not i.auth_failing for i in self.informers)
 
+    async def wait_ready(self) -> None:
+        """Return once `ready` holds (bound it with asyncio.timeout)."""
+        await asyncio.gather(*(i.wait_synced() for i in self.informers))
+        while not self.ready:  # synced, but an informer is still refused
+            await asyncio.sleep(0.05)
+
     @property
     def spans_exported(self) -> int:
         return self.queue.stats.exported

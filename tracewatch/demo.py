@@ -57,8 +57,7 @@ async def run_demo(
                 running = asyncio.create_task(pipeline.run(stop))
                 try:
                     async with asyncio.timeout_at(deadline):
-                        while not pipeline.ready:
-                            await asyncio.sleep(0.05)
+                        await pipeline.wait_ready()
                         _say(f"tracewatch is watching; running scenario {scenario!r}: "
                              f"{SCENARIOS[scenario].description}")
                         await run_scenario(sim, scenario, **params)

@@ -62,8 +62,7 @@ async def running(
 
 async def start_pods(run: Running, n: int) -> None:
     async with asyncio.timeout(10):
-        while not run.pipeline.ready:
-            await asyncio.sleep(0.02)
+        await run.pipeline.wait_ready()
     for i in range(n):
         await run.sim.create("pods", pod_manifest(f"p{i}", image="busybox:1.36"),
                              namespace="default")
