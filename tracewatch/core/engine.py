@@ -48,6 +48,7 @@ from tracewatch.core.spans import Outcome, SpanLink, SpanRecord, TimeSource
 from tracewatch.core.tracecontext import context_from_annotations
 
 _HISTORY = 4  # ended lifecycles kept per owner for placing late children
+_HEAP_SLACK = 1024  # dead timeout entries tolerated before the heap is compacted
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,7 +142,19 @@ class Engine:
         while self._emit_heap and self._emit_heap[0][0] <= self.now_ns:
             _, _, uid, key = heapq.heappop(self._emit_heap)
             out.extend(self._emit(uid, key))
+        if len(self._timeout_heap) > 2 * self._open_count + _HEAP_SLACK:
+            self._compact_timeouts()
         return out
+
+    def _compact_timeouts(self) -> None:
+        # Timeouts of emitted lifecycles stay in the heap until they fall due (15 min by
+        # default): 100k pods listed at start would keep 100k dead entries that long.
+        # Dropping them once they outnumber the live ones costs O(n) now and then.
+        self._timeout_heap = [
+            entry for entry in self._timeout_heap
+            if (lc := self._open.get(entry[2], {}).get(entry[3])) is not None and lc.end is None
+        ]
+        heapq.heapify(self._timeout_heap)
 
     def drain(self) -> list[SpanRecord]:
         """On shutdown: emit every ended lifecycle now, without waiting for its settle delay."""

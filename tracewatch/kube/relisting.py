@@ -21,16 +21,28 @@ from tracewatch.core.snapshots import ObjectMeta, Pod, PodSpec, Snapshot
 
 __all__ = ["KnownObjects", "diff_page", "diff_relist", "vanished"]
 
+_OWNERS_SLACK = 1024
+
 
 class _Brief(NamedTuple):
     """What is kept of an idle object: enough to diff a relist and report it gone."""
 
     snapshot_type: type
-    resource_version: str
-    name: str
+    version_and_name: str
+    """resourceVersion, NUL, name: one string instead of two (an object name never
+    holds a NUL). Each object kept per idle pod costs its size and its share of
+    allocator fragmentation, at 100k pods."""
     namespace: str
     node: str
     owner_references: tuple[Any, ...]
+
+    @property
+    def resource_version(self) -> str:
+        return self.version_and_name.rpartition("\0")[0]
+
+    @property
+    def name(self) -> str:
+        return self.version_and_name.rpartition("\0")[2]
 
 
 class KnownObjects:
@@ -43,10 +55,14 @@ class KnownObjects:
     cost kilobytes each.
     """
 
-    __slots__ = ("_by_uid",)
+    __slots__ = ("_by_uid", "_owners", "_owners_limit")
 
     def __init__(self) -> None:
         self._by_uid: dict[str, Snapshot | _Brief] = {}
+        # One copy of each distinct ownerReferences value: the ten pods of a ReplicaSet
+        # share one, instead of ten tuples of structs and strings (~300 bytes each).
+        self._owners: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._owners_limit = _OWNERS_SLACK
 
     def __len__(self) -> int:
         return len(self._by_uid)
@@ -74,14 +90,25 @@ class KnownObjects:
             self._by_uid[meta.uid] = snapshot
             return
         node = snapshot.spec.node_name if isinstance(snapshot, Pod) else ""
+        owners = self._owners.setdefault(meta.owner_references, meta.owner_references)
+        if len(self._owners) > self._owners_limit:
+            self._prune_owners()
         self._by_uid[meta.uid] = _Brief(
             type(snapshot),
-            meta.resource_version,
-            meta.name,
+            f"{meta.resource_version}\0{meta.name}",
             sys.intern(meta.namespace),
             sys.intern(node),
-            meta.owner_references,
+            owners,
         )
+
+    def _prune_owners(self) -> None:
+        # Owners of forgotten objects; rebuilt from what is still known, at most
+        # once per doubling so remembering stays O(1) amortised.
+        self._owners = {
+            known.owner_references: known.owner_references
+            for known in self._by_uid.values() if isinstance(known, _Brief)
+        }
+        self._owners_limit = 2 * len(self._owners) + _OWNERS_SLACK
 
     def forget(self, uid: str) -> None:
         self._by_uid.pop(uid, None)
