@@ -27,6 +27,7 @@ from tracewatch.kube.backoff import Backoff, BackoffPolicy
 from tracewatch.kube.connection import ApiError, ApiTransport, ReadTimeout
 from tracewatch.kube.cursor import Verb, WatchCursor, next_request
 from tracewatch.kube.decoding import DecodeError
+from tracewatch.kube.heaptrim import release_free_heap
 from tracewatch.kube.listing import list_pages
 from tracewatch.kube.relisting import KnownObjects, diff_page, vanished
 from tracewatch.kube.resources import WatchedResource, resource_named
@@ -235,6 +236,8 @@ class Informer:
         for change, snapshot in gone:
             raw = self._raw_known.pop(snapshot.metadata.uid, None)
             await self._emit(change, snapshot, observed_at, raw)
+        # The List's pages are garbage now; give their memory back rather than keep the peak.
+        release_free_heap()
         if invalid:
             self.stats.decode_errors += invalid
             self._log.warning("kube.invalid_list_items", skipped=invalid, resource_version=list_rv)
