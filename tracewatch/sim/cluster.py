@@ -30,6 +30,8 @@ from tracewatch.sim.tasks import TaskSet
 from tracewatch.sim.truth import GroundTruth
 
 BUILTIN_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+CLIENT_MANAGER = "tracewatch-sim"
+"""The field manager of objects created through the client conveniences below."""
 
 
 class SimCluster:
@@ -165,7 +167,7 @@ class SimCluster:
     ) -> dict[str, Any]:
         """Create an object as a client would (manager `tracewatch-sim`); returns it as stored."""
         stored = self.registry.create(
-            resource, orjson.loads(orjson.dumps(obj)), namespace=namespace, manager="tracewatch-sim"
+            resource, orjson.loads(orjson.dumps(obj)), namespace=namespace, manager=CLIENT_MANAGER
         )
         return orjson.loads(stored.data)
 

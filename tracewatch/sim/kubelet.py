@@ -31,6 +31,7 @@ from tracewatch.sim.scheduler import set_condition
 from tracewatch.sim.store import Stored
 from tracewatch.sim.tasks import TaskSet
 from tracewatch.sim.timestamps import go_duration_ms, now_ns, rfc3339
+from tracewatch.sim.views import PodForKubelet, view
 
 COMPONENT = "kubelet"
 _CONDITION_ORDER = (
@@ -222,7 +223,7 @@ class Kubelet(ContainerRuns):
         current = self._current(namespace, name, uid)
         if current is None:
             return
-        pod = current.obj
+        pod = view(current, PodForKubelet)
         containers = [c["name"] for c in pod["spec"]["containers"]]
         inits = pod["spec"].get("initContainers") or []
         at = now_ns()
@@ -430,7 +431,7 @@ class Kubelet(ContainerRuns):
         ref = Ref.of(current, namespace=namespace, name=name)
         at = now_ns()
         truth.record(uid, "killing", at)
-        for cs in current.obj.get("status", {}).get("containerStatuses", ()):
+        for cs in view(current, PodForKubelet).get("status", {}).get("containerStatuses") or ():
             if "running" in cs.get("state", {}):
                 self._event(ref, at, "Killing", f"Stopping container {cs['name']}", cs["name"])
         await self._sleep(self._options.termination)

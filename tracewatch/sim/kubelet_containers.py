@@ -43,6 +43,7 @@ from tracewatch.sim.registry import Registry
 from tracewatch.sim.scheduler import set_condition
 from tracewatch.sim.store import Stored
 from tracewatch.sim.timestamps import now_ns, rfc3339
+from tracewatch.sim.views import PodForKubelet, view
 
 COMPONENT = "kubelet"
 
@@ -219,7 +220,7 @@ class ContainerRuns:
         stored = self._registry.store.get("pods", (namespace, name))
         if stored is None or stored.uid != uid:
             return "Always"
-        return stored.obj["spec"].get("restartPolicy", "Always")
+        return view(stored, PodForKubelet)["spec"].get("restartPolicy", "Always")
 
     async def _back_off(
         self, pod_ref: tuple[str, str, str], cname: str, path: str, attempt: int, *, init: bool
@@ -289,7 +290,10 @@ class ContainerRuns:
             for c in containers
             if behaviours[c["name"]].exits
         ]
-        await asyncio.gather(*work)
+        if len(work) == 1:
+            await work[0]  # the common case: no task needed
+        else:
+            await asyncio.gather(*work)
 
     async def _become_ready(
         self, namespace: str, name: str, uid: str, names: list[str], delay: float

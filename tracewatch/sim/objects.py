@@ -53,9 +53,10 @@ def random_suffix(rng: random.Random, *, length: int = 5) -> str:
 
 
 _MEMO_LIMIT = 4096
-_flat_sets: dict[tuple[str, ...], dict[str, Any]] = {}
-_flat_items: dict[tuple[str, ...], dict[str, Any]] = {}
-_item_keys: dict[tuple[str, Any], str] = {}
+_item_keys: dict[tuple[str, type, Any], str] = {}
+_flat_entries: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+_EMPTY: dict[str, Any] = {}
+"""The set of a scalar (or empty) field; shared, as results are serialized, never mutated."""
 
 
 def _memo_put(memo: dict[Any, Any], key: Any, value: Any) -> Any:
@@ -67,21 +68,22 @@ def _memo_put(memo: dict[Any, Any], key: Any, value: Any) -> Any:
 
 def _item_key(key: str, value: Any) -> str:
     """`k:{"<key>":<value>}` for a keyed list item (a few names, types and IPs recur)."""
+    memo_key = (key, value.__class__, value)  # the class too: 1 == True, yet they encode apart
     try:
-        known = _item_keys.get((key, value))
+        known = _item_keys.get(memo_key)
     except TypeError:  # an unhashable key value: encode it every time
         return "k:" + orjson.dumps({key: value}).decode()
     if known is None:
-        known = _memo_put(_item_keys, (key, value), "k:" + orjson.dumps({key: value}).decode())
+        known = _memo_put(_item_keys, memo_key, "k:" + orjson.dumps({key: value}).decode())
     return known
 
 
 def fields_v1(value: Any) -> dict[str, Any]:
     """A FieldsV1 set mirroring `value`: `f:<field>` for maps, `k:{...}` for keyed list items.
 
-    Runs on every status write, so a map of scalars (most of them) is looked up by its
-    keys: the result may share sub-dicts with earlier results. Serialize it, never
-    mutate it.
+    Runs on every status write, so keyed items of scalars (conditions, most of them)
+    are looked up by their key value and keys: the result may share sub-dicts with
+    earlier results. Serialize it, never mutate it.
     """
     if isinstance(value, dict):
         return _map_set(value)
@@ -91,49 +93,42 @@ def fields_v1(value: Any) -> dict[str, Any]:
 
 
 def _map_set(value: dict[str, Any]) -> dict[str, Any]:
-    for v in value.values():
-        cls = v.__class__
-        if cls is dict or cls is list:
-            break
-    else:
-        keys = tuple(value)
-        known = _flat_sets.get(keys)
-        if known is None:
-            known = _memo_put(_flat_sets, keys, {"f:" + k: {} for k in keys})
-        return known
     out: dict[str, Any] = {}
     for k, v in value.items():
         cls = v.__class__
         if cls is dict:
-            out["f:" + k] = _map_set(v)
+            out["f:" + k] = _map_set(v) if v else _EMPTY
         elif cls is list:
             out["f:" + k] = _list_set(v)
         else:
-            out["f:" + k] = {}
+            out["f:" + k] = _EMPTY
     return out
 
 
 def _list_set(value: list[Any]) -> dict[str, Any]:
     if not value or not all(isinstance(i, dict) for i in value):
-        return {}
+        return _EMPTY
     out: dict[str, Any] = {}
     for item in value:
         for key in _LIST_KEYS:
             if key in item:
                 break
         else:
-            return {}
+            return _EMPTY
         for v in item.values():
             cls = v.__class__
             if cls is dict or cls is list:
-                entry = {".": {}, **_map_set(item)}
+                out[_item_key(key, item[key])] = {".": _EMPTY, **_map_set(item)}
                 break
         else:
-            keys = tuple(item)
-            entry = _flat_items.get(keys)
-            if entry is None:
-                entry = _memo_put(_flat_items, keys, {".": {}, **_map_set(item)})
-        out[_item_key(key, item[key])] = entry
+            kv = item[key]
+            shape = (kv.__class__, kv, *item)  # the key value and the keys fix the entry
+            known = _flat_entries.get(shape)
+            if known is None:
+                known = (_item_key(key, kv), {".": _EMPTY, **_map_set(item)})
+                if kv.__class__ in (str, int):
+                    _memo_put(_flat_entries, shape, known)
+            out[known[0]] = known[1]
     return out
 
 

@@ -210,6 +210,11 @@ def evaluate(
                 used[node_name] = (u[0] + c, u[1] + m)
     failures: Counter[str] = Counter()
     constrained = _constrained(pod)
+    if not constrained and not (cpu or mem):
+        # Nothing to filter on: every node there fits (the common, unconstrained pod).
+        verdict.nodes = [n for n in nodes if store.get("nodes", ("", n)) is not None]
+        if verdict.nodes:
+            return verdict
     for name in nodes:
         node_stored = store.get("nodes", ("", name))
         if node_stored is None:

@@ -7,7 +7,8 @@ In-process API for the control plane (controllers call these; nothing here await
 
 - `create(resource, obj, *, namespace, manager, at_ns=None) -> Stored`: uid,
   creationTimestamp, generation 1 (kinds that have one), managedFields; 409 if taken.
-- `get(resource, *, namespace, name) -> Stored` (404), `Stored.obj` decodes a private copy;
+- `get(resource, *, namespace, name) -> Stored` (404), `Stored.obj` decodes a private copy
+  (`Stored.draft()` a cheaper one, for writes);
   `list_objects(resource, *, namespace=None, label_selector=None) -> list[dict]`.
 - `update(resource, *, namespace, name, mutate, manager, at_ns, subresource=None,
   fields=None, uid=None) -> Stored | None`: `mutate(obj)` on a private copy, then stored.
@@ -39,7 +40,6 @@ from __future__ import annotations
 import bisect
 import os
 import random
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +72,16 @@ _UID_BITS = _UID_RNG.getrandbits
 in a forked child): not the simulation's seeded rng (a restarted cluster must never reuse a
 uid) and much cheaper than uuid4(), which reads the OS's random source on every call."""
 os.register_at_fork(after_in_child=_UID_RNG.seed)
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def _new_uid() -> str:
+    """A random v4 UUID string, as `str(uuid.UUID(int=bits, version=4))` formats it."""
+    h = "%032x" % (_UID_BITS(128) & _UUID4_CLEAR | _UUID4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 _UNKNOWN_RESOURCE = "the server could not find the requested resource"
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 _POLICY_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
@@ -237,7 +247,7 @@ class Registry:
             objects.default_pod(obj, rng=self.rng)
         elif resource == "namespaces":
             objects.default_namespace(obj)
-        uid = str(uuid.UUID(int=_UID_BITS(128), version=4))
+        uid = _new_uid()
         meta["uid"] = uid
         if info.has_generation:
             meta["generation"] = 1
@@ -324,7 +334,7 @@ class Registry:
             info,
             key,
             current,
-            current.obj,
+            current.draft(),
             mutate=mutate,
             manager=manager,
             at_ns=at_ns,
@@ -406,7 +416,7 @@ class Registry:
         at = now_ns() if at_ns is None else at_ns
         scratch = current.obj
         mutate(scratch)
-        obj = current.obj
+        obj = current.draft()
         obj["status"] = scratch.get("status") or {}
         objects.touch_managed_fields(
             obj["metadata"],
@@ -525,7 +535,7 @@ class Registry:
                     f"{label} in object meta: {actual}",
                 )
         at = now_ns() if at_ns is None else at_ns
-        current = stored.obj
+        current = stored.draft()
         meta, spec = current["metadata"], current.get("spec") or {}
         if meta.get("deletionTimestamp"):
             return stored  # already being deleted: the real server answers with it as it is
@@ -591,7 +601,7 @@ class Registry:
         if current is None or (uid is not None and current.uid != uid):
             return None
         # Only an object that names finalizers needs decoding (the common case does not).
-        obj = current.obj if b'"finalizers"' in current.data else {"metadata": {}}
+        obj = current.draft() if b'"finalizers"' in current.data else {"metadata": {}}
         meta = obj["metadata"]
         if meta.get("finalizers"):
             if awaiting_finalizers(meta):

@@ -31,6 +31,7 @@ from tracewatch.sim.registry import Registry
 from tracewatch.sim.store import Stored
 from tracewatch.sim.tasks import TaskSet
 from tracewatch.sim.timestamps import now_ns, rfc3339
+from tracewatch.sim.views import PodForScheduling, view
 
 NAME = "default-scheduler"
 
@@ -125,12 +126,12 @@ class Scheduler:
         return self._rng.choice([n for n in candidates if self._load[n] == fewest])
 
     def _pending(self, namespace: str, name: str, uid: str) -> tuple[Stored, dict[str, Any]] | None:
-        """The pod (stored, and decoded), if it is still this incarnation, not being deleted,
-        and unbound."""
+        """The pod (stored, and what the filters read of it: `views.PodForScheduling`), if it
+        is still this incarnation, not being deleted, and unbound."""
         stored = self._registry.store.get("pods", (namespace, name))
         if stored is None or stored.uid != uid or not self._load:
             return None
-        seen = stored.obj
+        seen = view(stored, PodForScheduling)
         if seen["metadata"].get("deletionTimestamp") or seen["spec"].get("nodeName"):
             return None
         return stored, seen

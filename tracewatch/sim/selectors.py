@@ -31,21 +31,29 @@ def selectable(info: ResourceInfo, obj: dict[str, Any]) -> Selectable:
     paths = _FIELD_PATHS.get(info.field_labels)
     if paths is None:
         paths = _FIELD_PATHS[info.field_labels] = tuple(
-            (path, _PATH_PARTS.get(path) or _parts(path)) for path in info.field_labels
+            (path, parts[0], parts[1] if len(parts) > 1 else None, parts[2:])
+            for path in info.field_labels
+            for parts in [_PATH_PARTS.get(path) or _parts(path)]
         )
     fields: dict[str, str] = {}
-    for path, parts in paths:
-        # field_value inlined: this runs for every field label on every write.
-        node: Any = obj
-        for part in parts:
-            if node.__class__ is not dict and not isinstance(node, dict):
+    for path, first, second, rest in paths:
+        # field_value inlined (with the usual two-part path unrolled): this runs for every
+        # field label on every write.
+        node: Any = obj.get(first)
+        if second is not None:
+            if node.__class__ is dict or isinstance(node, dict):
+                node = node.get(second)
+                for part in rest:
+                    if node.__class__ is not dict and not isinstance(node, dict):
+                        node = None
+                        break
+                    node = node.get(part)
+            else:
                 node = None
-                break
-            node = node.get(part)
-        if node is None:
-            fields[path] = ""
-        elif node.__class__ is str:
+        if node.__class__ is str:
             fields[path] = node
+        elif node is None:
+            fields[path] = ""
         elif isinstance(node, bool):
             fields[path] = "true" if node else "false"
         else:
@@ -53,7 +61,7 @@ def selectable(info: ResourceInfo, obj: dict[str, Any]) -> Selectable:
     return Selectable(labels=obj["metadata"].get("labels") or {}, fields=fields)
 
 
-_FIELD_PATHS: dict[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]] = {}
+_FIELD_PATHS: dict[tuple[str, ...], tuple[tuple[str, str, str | None, tuple[str, ...]], ...]] = {}
 
 
 Predicate = Callable[[Selectable], bool]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from functools import partial
+from typing import Any
 
 from tracewatch.sim.controllers.base import Context
 from tracewatch.sim.controllers.daemonset import DaemonSetController
@@ -70,6 +71,15 @@ class ControllerManager:
                 self.jobs.on_pod,
             ),
         }
+        pod_listeners = routes.pop("pods")
+
+        def on_pod(type_: str, pod: dict[str, Any]) -> None:
+            # Only owned pods concern these controllers: skip the five calls for the others.
+            if pod["metadata"].get("ownerReferences"):
+                for listener in pod_listeners:
+                    listener(type_, pod)
+
+        routes["pods"] = (on_pod,)
         for resource, listeners in routes.items():
             if resource in store.resources:
                 for listener in listeners:

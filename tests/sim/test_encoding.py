@@ -1,0 +1,152 @@
+"""How the simulator decodes and re-encodes stored objects: drafts, views, field sets, uids."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+from tracewatch.sim.manifests import pod_manifest
+from tracewatch.sim.objects import fields_v1
+from tracewatch.sim.registry import Registry
+from tracewatch.sim.resources import CORE_V1
+from tracewatch.sim.store import ObjectStore, Stored
+from tracewatch.sim.truth import GroundTruth
+from tracewatch.sim.views import PodForKubelet, PodForScheduling, view
+
+AT = 1_704_164_645_123_456_789
+
+
+def _registry() -> Registry:
+    store = ObjectStore(resources=CORE_V1, history_size=100)
+    registry = Registry(store=store, truth=GroundTruth(), rng=random.Random(1))
+    registry.create("namespaces", {"metadata": {"name": "ns"}}, namespace=None, manager="test")
+    return registry
+
+
+def _running_pod(registry: Registry) -> Stored:
+    """A pod written three times by two managers (so its managedFields has two entries)."""
+    registry.create("pods", pod_manifest("web"), namespace="ns", manager="kubectl", at_ns=AT)
+
+    def run(obj: dict[str, Any]) -> None:
+        obj["status"]["phase"] = "Running"
+        obj["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+
+    for _ in range(2):
+        stored = registry.update(
+            "pods",
+            namespace="ns",
+            name="web",
+            mutate=run,
+            manager="kubelet",
+            at_ns=AT,
+            subresource="status",
+            fields=lambda obj: {"f:status": fields_v1(obj["status"])},
+        )
+    assert stored is not None
+    return stored
+
+
+def _without_field_sets(obj: dict[str, Any]) -> dict[str, Any]:
+    for entry in obj["metadata"]["managedFields"]:
+        entry.pop("fieldsV1")
+    return obj
+
+
+def test_draft_is_the_object_with_field_sets_left_encoded() -> None:
+    """A draft decodes like `obj` except fieldsV1, and stores back to the very same bytes."""
+    registry = _registry()
+    stored = _running_pod(registry)
+    assert stored.fields_end > stored.fields_at > 0  # managedFields was split out
+    draft = stored.draft()
+    assert _without_field_sets(stored.draft()) == _without_field_sets(stored.obj)
+    rewritten = registry.store.put("pods", draft)
+    before, after = stored.obj, rewritten.obj
+    assert after["metadata"].pop("resourceVersion") != before["metadata"].pop("resourceVersion")
+    assert after == before
+    assert (
+        rewritten.data.replace(
+            f'"resourceVersion":"{rewritten.rv}"'.encode(),
+            f'"resourceVersion":"{stored.rv}"'.encode(),
+        )
+        == stored.data
+    )
+
+
+def test_writes_through_drafts_keep_other_managers_field_sets() -> None:
+    """A status write replaces its own managedFields entry and keeps the others as they were."""
+    stored = _running_pod(_registry())
+    entries = {e["manager"]: e for e in stored.obj["metadata"]["managedFields"]}
+    assert set(entries) == {"kubectl", "kubelet"}
+    assert "f:spec" in entries["kubectl"]["fieldsV1"]
+    assert entries["kubelet"]["fieldsV1"] == {
+        "f:status": {
+            "f:phase": {},
+            "f:conditions": {'k:{"type":"Ready"}': {".": {}, "f:type": {}, "f:status": {}}},
+            "f:qosClass": {},
+        }
+    }
+
+
+def test_removal_announces_the_last_state_at_a_new_version() -> None:
+    """The DELETED entry carries the object's last bytes, only its resourceVersion moved."""
+    registry = _registry()
+    stored = _running_pod(registry)
+    removed = registry.store.remove("pods", ("ns", "web"))
+    assert removed is not None and removed.rv > stored.rv
+    last, final = stored.obj, removed.obj
+    assert final["metadata"].pop("resourceVersion") == str(removed.rv)
+    last["metadata"].pop("resourceVersion")
+    assert final == last
+
+
+def test_partial_views_hold_only_their_fields() -> None:
+    """A view decodes just the fields it declares, with the values the full object has."""
+    registry = _registry()
+    pod = _running_pod(registry).obj
+    stored = registry.get("pods", namespace="ns", name="web")
+    assert view(stored, PodForKubelet) == {
+        "spec": {
+            "containers": pod["spec"]["containers"],
+            "restartPolicy": pod["spec"]["restartPolicy"],
+        },
+        "status": {},
+    }
+    assert view(stored, PodForScheduling) == {
+        "metadata": {"namespace": "ns"},
+        "spec": {"volumes": pod["spec"]["volumes"], "containers": pod["spec"]["containers"]},
+    }
+
+
+def test_field_sets_of_keyed_items_follow_each_key_value() -> None:
+    """Items of the same shape but another key value (or key type) get their own `k:` entry."""
+    first = fields_v1({"ports": [{"containerPort": 1, "protocol": "TCP"}]})
+    second = fields_v1({"ports": [{"containerPort": 81, "protocol": "TCP"}]})
+    weird = fields_v1({"ports": [{"containerPort": True, "protocol": "TCP"}]})
+    assert first == {
+        "f:ports": {'k:{"containerPort":1}': {".": {}, "f:containerPort": {}, "f:protocol": {}}}
+    }
+    assert list(second["f:ports"]) == ['k:{"containerPort":81}']
+    assert list(weird["f:ports"]) == ['k:{"containerPort":true}']
+    assert fields_v1({"args": ["a", "b"], "empty": {}, "none": None}) == {
+        "f:args": {},
+        "f:empty": {},
+        "f:none": {},
+    }
+
+
+def test_uids_are_random_version_4_uuids() -> None:
+    """Created objects get distinct RFC 4122 version-4 uids in the canonical text form."""
+    registry = _registry()
+    uids = [
+        registry.create(
+            "namespaces", {"metadata": {"name": f"n{i}"}}, namespace=None, manager="t"
+        ).uid
+        for i in range(200)
+    ]
+    assert len(set(uids)) == len(uids)
+    for uid in uids:
+        parsed = uuid.UUID(uid)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert str(parsed) == uid
