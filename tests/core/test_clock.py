@@ -58,14 +58,14 @@ def test_format_round_trips() -> None:
 def test_fuse_live_receipt_inside_the_second() -> None:
     """A receipt inside the server timestamp's second is the estimate (source watch)."""
     got = fuse(server_ns=T, observed_at_ns=T + 400_000_000)
-    assert got[:2] == (T + 400_000_000, TimeSource.WATCH)
+    assert (got.ns, got.source) == (T + 400_000_000, TimeSource.WATCH)
     assert (got.earliest, got.latest) == (T, T + 400_000_000)
 
 
 def test_fuse_late_receipt_falls_back_to_server_time() -> None:
     """A receipt after the second has passed means we saw it late: server time, 1 s precision."""
     got = fuse(server_ns=T, observed_at_ns=T + 5 * SECOND_NS)
-    assert got[:2] == (T, TimeSource.SERVER)
+    assert (got.ns, got.source) == (T, TimeSource.SERVER)
     assert (got.earliest, got.latest) == (T, T + SECOND_NS - 1)
 
 
@@ -73,14 +73,14 @@ def test_fuse_receipt_just_after_the_second_is_clamped_into_it() -> None:
     """A transition late in its second, received a few ms into the next, is still live: the
     estimate is the second's last instant, not its start."""
     got = fuse(server_ns=T, observed_at_ns=T + SECOND_NS + 3_000_000)
-    assert got[:2] == (T + SECOND_NS - 1, TimeSource.WATCH)
+    assert (got.ns, got.source) == (T + SECOND_NS - 1, TimeSource.WATCH)
     assert (got.earliest, got.latest) == (T, T + SECOND_NS - 1)
 
 
 def test_fuse_never_earlier_than_the_previous_observation() -> None:
     """The transition happened after the previous observation that did not show it."""
     got = fuse(server_ns=T, observed_at_ns=T + 100, previous_ns=T + 300)
-    assert got[:2] == (T + 300, TimeSource.WATCH)
+    assert (got.ns, got.source) == (T + 300, TimeSource.WATCH)
     assert got.earliest == T + 300
 
 

@@ -6,6 +6,7 @@ from tracewatch.core.engine import Engine, EngineOptions
 from tracewatch.core.observations import Change
 from tracewatch.core.spans import SpanRecord
 
+from . import builders
 from .builders import MS, T0, PodStory, kubelet_event, obs, scheduler_event
 
 
@@ -259,3 +260,25 @@ def test_backfill_window() -> None:
     root = next(s for s in spans if s.is_root)
     assert root.attribute("tracewatch.time_source") == "server"
     assert engine.counters["lifecycles.skipped_history"] == 1
+
+
+def test_pod_ready_before_the_backfill_window_opens_no_lifecycle() -> None:
+    """An idle pod listed long after it became Ready is settled at once (no open lifecycle,
+    counted as skipped history), yet its later deletion is still traced."""
+    engine = Engine(options=EngineOptions(backfill_ns=600_000 * MS))
+    now = T0 + 3_600_000 * MS
+    story = PodStory(created_ns=T0)
+    story.schedule(T0)
+    story.started("app", T0 + 1000 * MS)
+    idle = story.condition("Ready", T0 + 2000 * MS)
+    assert engine.observe(obs(now, idle, Change.ADDED)) == []
+    assert engine.tracked == 0
+    assert engine.counters["lifecycles.skipped_history"] == 1
+    assert engine.emitted_lifecycles() == {(idle.metadata.uid, "create")}
+    story.obj["metadata"]["deletionTimestamp"] = builders.ts(now + 30_000 * MS)
+    story.obj["metadata"]["deletionGracePeriodSeconds"] = 30
+    engine.observe(obs(now + 10 * MS, story.snapshot()))
+    spans = engine.observe(obs(now + 20 * MS, story.snapshot(), Change.DELETED))
+    spans += engine.advance(now + 5000 * MS)
+    assert [s.name for s in spans if s.is_root] == ["k8s.DeletePod"]
+    assert engine.tracked == 0

@@ -14,12 +14,20 @@ from tracewatch.core.clock import Instant
 from tracewatch.core.lifecycle import Placement
 from tracewatch.core.spans import (
     Attributes,
-    AttributeValue,
     SpanEvent,
     SpanLink,
     SpanRecord,
     StatusCode,
+    TimeSource,
 )
+
+# ("tracewatch.time_source", "<start source>[,<end source>]") for every pair of sources, built
+# once: spans share these pairs instead of allocating their own.
+_TIME_SOURCE_ATTRIBUTE: dict[tuple[str, str], tuple[str, str]] = {
+    (a.value, b.value): ("tracewatch.time_source", a.value if a is b else f"{a.value},{b.value}")
+    for a in TimeSource
+    for b in TimeSource
+}
 
 
 class TraceBuilder:
@@ -71,37 +79,37 @@ class TraceBuilder:
             if self._ceiling_ns is not None:
                 start_ns = min(start_ns, self._ceiling_ns)
                 end_ns = min(end_ns, self._ceiling_ns)
-        if parent in self._bounds:
-            lo, hi = self._bounds[parent]
+        bounds = self._bounds.get(parent)
+        if bounds is not None:
+            lo, hi = bounds
             start_ns = min(max(start_ns, lo), hi)
             end_ns = min(max(end_ns, lo), hi)
-        end_ns = max(end_ns, start_ns)
+        if end_ns < start_ns:
+            end_ns = start_ns
         span = span_id or ids.span_id(name=name, discriminator=f"{self._scope}/{discriminator}")
-        if start.source is end.source:
-            sources = start.source.value
-        else:
-            sources = f"{start.source.value},{end.source.value}"
-        attrs: tuple[tuple[str, AttributeValue], ...] = (
-            *attributes,
-            ("tracewatch.time_source", sources),
-        )
+        # _value_, not .value: the enum property costs a Python call, and this runs per span.
+        sources = _TIME_SOURCE_ATTRIBUTE[start.source._value_, end.source._value_]
+        if events:
+            events = tuple(
+                e
+                if start_ns <= e.time_ns <= end_ns
+                else SpanEvent(min(max(e.time_ns, start_ns), end_ns), e.name, e.attributes)
+                for e in events
+            )
         self._spans.append(
             SpanRecord(
-                trace_id=self.trace_id,
-                span_id=span,
-                parent_span_id=parent,
-                name=name,
-                service=service,
-                start_ns=start_ns,
-                end_ns=end_ns,
-                attributes=attrs,
-                events=tuple(
-                    SpanEvent(min(max(e.time_ns, start_ns), end_ns), e.name, e.attributes)
-                    for e in events
-                ),
-                links=links,
-                status=status,
-                status_message=status_message,
+                self.trace_id,
+                span,
+                parent,
+                name,
+                service,
+                start_ns,
+                end_ns,
+                (*attributes, sources),
+                events,
+                links,
+                status,
+                status_message,
             )
         )
         self._bounds[span] = (start_ns, end_ns)

@@ -117,9 +117,9 @@ class Engine:
     def observe(self, obs: Observation) -> list[SpanRecord]:
         """Fold one observation in; returns the spans of every lifecycle now due."""
         # What was due before this observation leaves first, so trackers see only open work.
-        out = self.advance(obs.observed_at_ns)
+        out = self.advance(obs.observed_at_ns) if self._due(obs.observed_at_ns) else []
         obj = obs.obj
-        if isinstance(obj, Event):
+        if type(obj) is Event:
             self._observe_event(obs, obj)
         else:
             tracker = self._by_type.get(type(obj))
@@ -128,6 +128,17 @@ class Engine:
         if self._emit_heap and self._emit_heap[0][0] <= self.now_ns:
             out += self.advance(self.now_ns)
         return out
+
+    def _due(self, now_ns: int) -> bool:
+        """Move the clock to now_ns; whether `advance` has anything more to do (most steps not)."""
+        if now_ns > self.now_ns:
+            self.now_ns = now_ns
+        now_ns = self.now_ns
+        return bool(
+            (self._timeout_heap and self._timeout_heap[0][0] <= now_ns)
+            or (self._emit_heap and self._emit_heap[0][0] <= now_ns)
+            or len(self._timeout_heap) > 2 * self._open_count + _HEAP_SLACK
+        )
 
     def advance(self, now_ns: int) -> list[SpanRecord]:
         """Let time pass: emit settled lifecycles and close those over the time limit."""
@@ -218,6 +229,17 @@ class Engine:
             self.counters["trace_context.invalid"] += 1
             return None
         return found or None
+
+    def skip_history(self, kind: str, uid: str, key: str, *, end_ns: int, at_ns: int) -> bool:
+        # The same test `_emit` applies, taken before anything is allocated: 100k idle pods
+        # listed at start-up never become lifecycles, timeouts or scheduled emissions.
+        assert not self._by_kind[kind].keeps_history
+        if end_ns >= at_ns - self.options.backfill_ns:
+            return False
+        self.counters["lifecycles.skipped_history"] += 1
+        self._mark_emitted(uid, key)
+        self._pending_events.pop(uid, None)
+        return True
 
     def forget(self, uid: str) -> None:
         self._gone.add(uid)
@@ -385,10 +407,11 @@ class Engine:
         if lc.outcome not in (Outcome.COMPLETED, Outcome.FAILED):
             return False
         limit = max(lc.end.ns, lc.first_seen_ns) + self.options.settle_delay_ns
-        if self.now_ns >= limit + self.options.child_wait_ns:
+        children = self._children.get(lc.uid)
+        if not children or self.now_ns >= limit + self.options.child_wait_ns:
             return False
         mine = self._place(lc).span_id
-        for uid, key in self._children.get(lc.uid, ()):
+        for uid, key in children:
             child = self._open.get(uid, {}).get(key)
             if child is None or self._place(child).parent_span_id != mine:
                 continue
@@ -399,8 +422,11 @@ class Engine:
     def _emit_ended_children(self, lc: Lifecycle) -> list[SpanRecord]:
         """Children that ended but are still settling leave with their owner, inside it."""
         out: list[SpanRecord] = []
+        children = self._children.get(lc.uid)
+        if not children:
+            return out
         mine = self._place(lc).span_id
-        for uid, key in sorted(self._children.get(lc.uid, ())):
+        for uid, key in sorted(children):
             child = self._open.get(uid, {}).get(key)
             if (
                 child is not None

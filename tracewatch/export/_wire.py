@@ -121,10 +121,16 @@ _FIELD_CACHES: dict[bytes, dict[object, bytes]] = {}
 
 def attributes_field(tag: bytes, attributes: Attributes) -> bytes:
     """All attributes as repeated KeyValue fields with the given tag."""
+    out: list[bytes] = []
+    extend_attributes(out, tag, attributes)
+    return b"".join(out)
+
+
+def extend_attributes(out: list[bytes], tag: bytes, attributes: Attributes) -> None:
+    """Append the pieces of `attributes_field(tag, attributes)` to `out` (no join of its own)."""
     cache = _FIELD_CACHES.get(tag)
     if cache is None:
         cache = _FIELD_CACHES[tag] = {}
-    out = []
     for pair in attributes:
         # Inlined _cache_key: this loop runs for every attribute of every span.
         kind = type(pair[1])
@@ -135,7 +141,6 @@ def attributes_field(tag: bytes, attributes: Attributes) -> bytes:
                 cache.clear()
             encoded = cache[key] = tag + keyvalue(pair)
         out.append(encoded)
-    return b"".join(out)
 
 
 # --- The same values in the OTLP/JSON mapping (kept beside the binary one) ---

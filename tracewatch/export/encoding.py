@@ -26,6 +26,7 @@ from tracewatch.core.spans import Attributes, SpanEvent, SpanLink, SpanRecord, S
 from tracewatch.export._wire import (
     FIXED64,
     attributes_field,
+    extend_attributes,
     json_attributes,
     length_delimited,
     string_field,
@@ -92,19 +93,16 @@ def _span_field(span: SpanRecord) -> bytes:
     """One Span, wrapped as ScopeSpans.spans (field 2)."""
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     if len(trace_id) == 16 and len(span_id) == 8:
-        ids = b"\x0a\x10" + trace_id + b"\x12\x08" + span_id
+        parts = [b"\x0a\x10", trace_id, b"\x12\x08", span_id]
     else:
-        ids = length_delimited(b"\x0a", trace_id) + length_delimited(b"\x12", span_id)
+        parts = [length_delimited(b"\x0a", trace_id), length_delimited(b"\x12", span_id)]
     if parent:
-        ids += length_delimited(b"\x22", parent)
-    parts = [
-        ids,
-        _name_field(span.name),
-        _KIND_FIELD,
-        _TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns),
-    ]
+        parts.append(length_delimited(b"\x22", parent))
+    parts.append(_name_field(span.name))
+    parts.append(_KIND_FIELD)
+    parts.append(_TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns))
     if span.attributes:
-        parts.append(attributes_field(b"\x4a", span.attributes))
+        extend_attributes(parts, b"\x4a", span.attributes)
     if span.events:
         parts.extend([_event_field(e) for e in span.events])
     if span.links:

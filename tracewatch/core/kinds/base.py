@@ -40,6 +40,12 @@ class Ledger(Protocol):
     def context_for(self, meta: ObjectMeta) -> Placement | None:
         """The trace context an object's annotations name (garbage is counted, gives None)."""
 
+    def skip_history(self, kind: str, uid: str, key: str, *, end_ns: int, at_ns: int) -> bool:
+        """Settle a lifecycle first seen at at_ns that had already ended at end_ns, before
+        the back-fill window, without opening it: it counts as emitted (nothing is emitted
+        for it). False, and nothing recorded, when it ended inside the window. Only for
+        kinds that keep no history (nothing is placed inside their lifecycles)."""
+
     def forget(self, uid: str) -> None:
         """The object is gone: drop its history once its open lifecycles are emitted."""
 

@@ -61,6 +61,8 @@ FAILED_WAITING_REASONS = frozenset(
 _SPAN_EVENT_REASONS = frozenset(
     {"BackOff", "Failed", "Unhealthy", "FailedMount", "FailedScheduling"}
 )
+# Every reason `_startup_event` acts on.
+_STARTUP_REASONS = _SPAN_EVENT_REASONS | {"Scheduled", "Pulling", "Pulled", "Started"}
 
 
 class PodTracker:
@@ -76,7 +78,12 @@ class PodTracker:
         gone = obs.change in (Change.DELETED, Change.RELISTED_GONE)
         at_ns = obs.observed_at_ns
         create = ledger.current(uid, "create")
-        if create is None and not gone and not ledger.was_emitted(uid, "create"):
+        if (
+            create is None
+            and not gone
+            and not ledger.was_emitted(uid, "create")
+            and not _settled_long_ago(pod, at_ns, ledger)
+        ):
             create = self._open_create(pod, at_ns, ledger)
         if create is not None and not gone and create.end is None:
             _apply_startup(create, pod, at_ns)
@@ -178,17 +185,24 @@ class PodTracker:
         )
 
     def event(self, lifecycle: Lifecycle, event: Event, observed_at_ns: int) -> None:
-        when = event_instant(event, observed_at_ns=observed_at_ns)
-        if when is None:
-            return
+        # Only Events that change something are timed: most of a pod's (Created, Killing
+        # during startup, ...) are not, and their times cost a parse each.
         track: Any = lifecycle.state
-        if lifecycle.key == "delete":
+        key = lifecycle.key
+        if key == "create":
+            if event.reason in _STARTUP_REASONS:
+                when = event_instant(event, observed_at_ns=observed_at_ns)
+                if when is not None:
+                    _startup_event(track, event, when)
+        elif key == "delete":
             if event.reason == "Killing" and track.killing is None:
-                track.killing = when
-        elif lifecycle.key == "create":
-            _startup_event(track, event, when)
+                track.killing = event_instant(event, observed_at_ns=observed_at_ns)
         elif _container_name(event.involved_object.field_path) == track.container:
-            track.events.append(SpanEvent(when.ns, event.reason, (("message", event.message),)))
+            when = event_instant(event, observed_at_ns=observed_at_ns)
+            if when is not None:
+                track.events.append(
+                    SpanEvent(when.ns, event.reason, (("message", event.message),))
+                )
 
     def top_name(self, lifecycle: Lifecycle) -> str:
         if lifecycle.key == "create":
@@ -250,63 +264,90 @@ class PodTracker:
         )
 
 
+def _settled_long_ago(pod: Pod, at_ns: int, ledger: Ledger) -> bool:
+    """True for a pod first seen Ready since before the back-fill window (an idle pod in the
+    initial List): its startup would be opened, ended and skipped as history, so the ledger
+    settles it without opening anything. The end is the one `_apply_startup` would find."""
+    if parse_timestamp_ns(pod.metadata.creation_timestamp) is None:
+        return False  # not a valid object: the normal path counts it
+    for cond in pod.status.conditions:
+        if cond.type == "Ready" and cond.status == "True":
+            ready_ns = parse_timestamp_ns(cond.last_transition_time)
+            if ready_ns is None:
+                return False
+            end = fuse(server_ns=ready_ns, observed_at_ns=at_ns)
+            return ledger.skip_history(
+                "Pod", pod.metadata.uid, "create", end_ns=end.ns, at_ns=at_ns
+            )
+    return False
+
+
 def _apply_startup(lc: Lifecycle, pod: Pod, at_ns: int) -> None:
     """Fold one snapshot into the startup: record each transition the first time it shows."""
     track: PodTrack = lc.state
     previous = track.last_observed_ns
     track.last_observed_ns = at_ns
-
-    def at(ts: str | None) -> Instant | None:
-        return server_instant(ts, observed_at_ns=at_ns, previous_ns=previous)
-
     if pod.spec.node_name:
         track.node = pod.spec.node_name
-    for cond in pod.status.conditions:
+    status = pod.status
+    for cond in status.conditions:
         if cond.status != "True":
             continue
-        if cond.type == "PodScheduled" and track.scheduled is None:
-            track.scheduled = at(cond.last_transition_time)
-        elif cond.type == "PodReadyToStartContainers" and track.sandbox_ready is None:
-            track.sandbox_ready = at(cond.last_transition_time)
-        elif cond.type == "Ready" and track.ready is None:
-            track.ready = at(cond.last_transition_time)
-    statuses = (*pod.status.init_container_statuses, *pod.status.container_statuses)
-    for status in statuses:
-        _apply_container(track, status, at, at_ns)
-    phase = pod.status.phase
+        kind = cond.type
+        if kind == "PodScheduled":
+            if track.scheduled is None:
+                track.scheduled = _seen(cond.last_transition_time, at_ns, previous)
+        elif kind == "PodReadyToStartContainers":
+            if track.sandbox_ready is None:
+                track.sandbox_ready = _seen(cond.last_transition_time, at_ns, previous)
+        elif kind == "Ready" and track.ready is None:
+            track.ready = _seen(cond.last_transition_time, at_ns, previous)
+    for container_status in status.init_container_statuses:
+        _apply_container(track, container_status, at_ns, previous)
+    for container_status in status.container_statuses:
+        _apply_container(track, container_status, at_ns, previous)
+    phase = status.phase
     if track.ready is not None:
         lc.finish(track.ready, Outcome.COMPLETED)
     elif phase in ("Succeeded", "Failed"):
         finished = latest(*(c.finished for c in track.containers.values()))
         outcome = Outcome.COMPLETED if phase == "Succeeded" else Outcome.FAILED
         lc.finish(
-            finished or Instant(at_ns, TimeSource.WATCH), outcome, reason=pod.status.reason or phase
+            finished or Instant(at_ns, TimeSource.WATCH), outcome, reason=status.reason or phase
         )
     else:
-        for status in statuses:
-            waiting = status.state.waiting
+        for container_status in (*status.init_container_statuses, *status.container_statuses):
+            waiting = container_status.state.waiting
             if waiting is not None and waiting.reason in FAILED_WAITING_REASONS:
                 # The failure is as old as the last attempt's end, when the server recorded one.
-                last = status.last_state.terminated
-                when = at(last.finished_at) if last is not None else None
+                last = container_status.last_state.terminated
+                when = _seen(last.finished_at, at_ns, previous) if last is not None else None
                 lc.finish(
                     when or Instant(at_ns, TimeSource.WATCH), Outcome.FAILED, reason=waiting.reason
                 )
                 break
 
 
-def _apply_container(track: PodTrack, status: ContainerStatus, at: Any, at_ns: int) -> None:
+def _seen(ts: str | None, at_ns: int, previous_ns: int | None) -> Instant | None:
+    """A server timestamp first shown by the snapshot received at at_ns, fused."""
+    return server_instant(ts, observed_at_ns=at_ns, previous_ns=previous_ns)
+
+
+def _apply_container(
+    track: PodTrack, status: ContainerStatus, at_ns: int, previous: int | None
+) -> None:
     container = track.containers.get(status.name)
     if container is None:
         return
-    running, terminated = status.state.running, status.state.terminated
+    state = status.state
+    running, terminated = state.running, state.terminated
     if container.started is None:
         if running is not None and running.started_at:
-            container.started = at(running.started_at)
+            container.started = _seen(running.started_at, at_ns, previous)
         elif terminated is not None and terminated.started_at:
-            container.started = at(terminated.started_at)
+            container.started = _seen(terminated.started_at, at_ns, previous)
     if container.finished is None and terminated is not None and terminated.finished_at:
-        container.finished = at(terminated.finished_at)
+        container.finished = _seen(terminated.finished_at, at_ns, previous)
     if status.restart_count > container.restarts:
         container.restarts = status.restart_count
         last = status.last_state.terminated
