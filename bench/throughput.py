@@ -6,10 +6,11 @@ the same bytes under the same machine conditions, and B and C each keep their
 own engine state across chunks as a live daemon would.
 
 - A: `orjson.loads` of each line, nothing else: the floor any Python pipeline pays.
-- B: tracewatch in replay mode: the watch layer's schema-directed decoder
-  (`decoder_for(resource).decode_line`), an Observation stamped with the line's
-  observedAt, `Engine.observe`, whole-trace sampling, and OTLP protobuf bytes
-  (`encode_request_bytes`) for every batch of 1024 spans, written to a null sink.
+- B: tracewatch in replay mode: `tracewatch replay`'s own line parser
+  (`parse_capture_line`: one schema-directed decode of the line into the core's
+  snapshot, stamped with its observedAt), `Engine.observe`, whole-trace
+  sampling, and OTLP protobuf bytes (`encode_request_bytes`) for every batch
+  of 1024 spans, written to a null sink.
 - C: the same reconstruction fed the way a client-library pipeline would be:
   `orjson.loads`, kubernetes_asyncio model deserialization (V1Pod, CoreV1Event,
   V1ReplicaSet, V1Deployment), converted back to our snapshot
@@ -33,13 +34,14 @@ import msgspec
 import orjson
 from common import Stopwatch, script_main
 
+from tracewatch.capture.lines import parse_capture_line
 from tracewatch.core.clock import parse_timestamp_ns
 from tracewatch.core.engine import Engine
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.spans import SpanRecord
 from tracewatch.export.encoding import encode_request_bytes
 from tracewatch.export.sampling import SamplingPolicy, sample
-from tracewatch.kube.decoding import SNAPSHOT_TYPES, decoder_for
+from tracewatch.kube.decoding import SNAPSHOT_TYPES
 
 CHUNK_LINES = 4096
 BATCH_SPANS = 1024  # the export queue's batch size
@@ -51,25 +53,6 @@ _RESOURCES = {"Pod": "pods", "Event": "events", "ReplicaSet": "replicasets",
               "PersistentVolume": "persistentvolumes"}
 _MODELS = {"Pod": "V1Pod", "Event": "CoreV1Event", "ReplicaSet": "V1ReplicaSet",
            "Deployment": "V1Deployment"}
-_OBJECT_KIND = b'"object":{"kind":"'
-_OBSERVED_AT = b'{"observedAt":"'
-
-
-class _Record(msgspec.Struct):
-    observedAt: str
-    object: dict[str, Any]
-
-
-class _Kind(msgspec.Struct):
-    object: _KindOnly
-
-
-class _KindOnly(msgspec.Struct):
-    kind: str = ""
-
-
-_kind_decoder = msgspec.json.Decoder(_Kind)
-_record_decoder = msgspec.json.Decoder(_Record)
 
 
 class ParseOnly:
@@ -123,38 +106,16 @@ class Pipeline(_Reconstruction):
 
     def feed(self, lines: Sequence[bytes]) -> None:
         observe, spans = self.engine.observe, self._spans
-        decoders = {kind: decoder_for(res).decode_line for kind, res in _RESOURCES.items()}
         with self.watch:
             for line in lines:
-                kind = _kind_of(line)
-                watch_line = decoders[kind](line)
-                spans(observe(Observation(_observed_at(line), _CHANGES[watch_line.type],
-                                          _RESOURCES[kind], watch_line.obj)))
+                observation = parse_capture_line(line).observation
+                assert observation is not None
+                spans(observe(observation))
         self.events += len(lines)
 
     def _flush(self) -> None:
         self.exported_bytes += len(encode_request_bytes(self.pending))
         self.pending = []
-
-
-def _kind_of(line: bytes) -> str:
-    # The API server writes kind first in every object; fall back to a decode if not.
-    at = line.find(_OBJECT_KIND)
-    if at >= 0:
-        at += len(_OBJECT_KIND)
-        return line[at:line.index(b'"', at)].decode()
-    return _kind_decoder.decode(line).object.kind
-
-
-def _observed_at(line: bytes) -> int:
-    # Lines written by `tracewatch record` start with the receipt time; parse it in place.
-    if line.startswith(_OBSERVED_AT) and line[45:46] == b'"':
-        ns = parse_timestamp_ns(line[15:45].decode())
-    else:
-        ns = parse_timestamp_ns(_record_decoder.decode(line).observedAt)
-    if ns is None:
-        raise ValueError("line without a valid observedAt")
-    return ns
 
 
 class Naive(_Reconstruction):

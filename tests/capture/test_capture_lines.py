@@ -7,6 +7,7 @@ import io
 import orjson
 import pytest
 
+from tracewatch.capture import lines
 from tracewatch.capture.lines import (
     CaptureLineError,
     format_observed_at,
@@ -16,6 +17,8 @@ from tracewatch.capture.lines import (
 from tracewatch.capture.recording import CaptureWriter
 from tracewatch.core.observations import Change, Observation
 from tracewatch.kube.decoding import decoder_for
+
+from ..realdata import ABSENT, REALDATA
 
 POD = {
     "kind": "Pod",
@@ -125,3 +128,78 @@ def test_bad_lines_raise_one_clear_error(line: bytes, says: str) -> None:
     """Every kind of bad line raises CaptureLineError with a reason naming the problem."""
     with pytest.raises(CaptureLineError, match=says):
         parse_capture_line(line)
+
+
+def _recorded(obj: dict[str, object], *, resource: str, ns: int = 11) -> bytes:
+    """The line `tracewatch record` writes for an object received from a watch."""
+    out = io.BytesIO()
+    raw = orjson.dumps(obj)
+    snapshot = decoder_for(resource).decode_object(raw)
+    CaptureWriter(stream=out).write(
+        Observation(observed_at_ns=ns, change=Change.MODIFIED, resource=resource, obj=snapshot),
+        raw,
+    )
+    return out.getvalue()
+
+
+REAL_PODS = sorted((REALDATA / "pod").glob("*.json")) if REALDATA.is_dir() else []
+
+
+@pytest.mark.skipif(not REAL_PODS, reason=ABSENT)
+def test_recorded_real_pods_take_one_pass_and_agree_with_the_general_decoding() -> None:
+    """Every version of every recorded real pod, as `record` writes it, takes the one-pass
+    path and decodes to exactly what the general three-pass decoding gives."""
+    checked = 0
+    for path in REAL_PODS:
+        for version in orjson.loads(path.read_bytes()):
+            line = _recorded(version, resource="pods", ns=1_714_557_600_123_456_789)
+            assert lines._RECORDED_HEAD.match(line)
+            assert parse_capture_line(line) == lines._parse_general(line)
+            checked += 1
+    assert checked >= len(REAL_PODS)
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        (
+            b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
+            b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":3}}}',
+            "Pod",
+        ),
+        (
+            b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
+            b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"x"}}}',
+            "uid",
+        ),
+        (
+            b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
+            b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"u"',
+            "Pod",
+        ),
+        (
+            b'{"observedAt":"2024-05-01T10:00:00Z","type":"ERROR",'
+            b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"u"}}}',
+            "ERROR",
+        ),
+        (
+            b'{"observedAt":"noon","type":"ADDED",'
+            b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"u"}}}',
+            "RFC 3339",
+        ),
+    ],
+)
+def test_bad_recorded_lines_raise_the_same_clear_errors(line: bytes, says: str) -> None:
+    """A line with the recorded head but a bad body (wrong types, no uid, truncated, wrong
+    type, bad time) is refused as clearly as on the general path."""
+    assert lines._RECORDED_HEAD.match(line)
+    with pytest.raises(CaptureLineError, match=says):
+        parse_capture_line(line)
+
+
+def test_recorded_line_of_another_api_group_is_skipped_not_misread() -> None:
+    """An events.k8s.io Event with the recorded head is reported as an unwatched kind."""
+    line = (b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
+            b'"object":{"kind":"Event","apiVersion":"events.k8s.io/v1","metadata":{"uid":"u"}}}')
+    parsed = parse_capture_line(line)
+    assert parsed.observation is None and parsed.kind == "Event"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -14,10 +13,10 @@ from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import Event, Job, PersistentVolumeClaim, StatefulSet
 from tracewatch.core.spans import SpanRecord
 
+from ..realdata import ABSENT, REALDATA
 from .builders import MS, T0, PodStory, meta, obs, snapshot, workload_obs
 from .test_properties import check_invariants
 
-REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "pulumi"
 HOUR = 3600 * SECOND_NS
 
 
@@ -31,7 +30,7 @@ def _run(observations: list[Observation], *, until_ns: int) -> list[SpanRecord]:
     return out
 
 
-@pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real recordings not present at {REALDATA}")
+@pytest.mark.skipif(not REALDATA.is_dir(), reason=ABSENT)
 @pytest.mark.parametrize(
     ("name", "outcome", "reason", "seconds"),
     [

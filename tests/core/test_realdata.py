@@ -8,7 +8,6 @@ hour late, so every time must come from the server's own timestamps.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import msgspec
 import pytest
@@ -19,9 +18,10 @@ from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import Pod
 from tracewatch.core.spans import SpanRecord
 
-REALDATA = Path(__file__).resolve().parents[3] / "shared" / "realdata" / "pulumi"
+from ..realdata import ABSENT, REALDATA
+
 pytestmark = pytest.mark.skipif(
-    not REALDATA.is_dir(), reason=f"real recordings not present at {REALDATA}"
+    not REALDATA.is_dir(), reason=ABSENT
 )
 HOUR = 3600 * SECOND_NS
 

@@ -1,5 +1,5 @@
 """Fixtures for the watch layer's tests (defined in kube_fakes, importable by the tests too)."""
 
-from kube_fakes import connection, fake_api, fake_time
+from .kube_fakes import connection, fake_api, fake_time
 
 __all__ = ["connection", "fake_api", "fake_time"]

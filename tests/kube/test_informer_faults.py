@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from kube_fakes import (
+from structlog.testing import capture_logs
+
+from tracewatch.kube.connection import ApiConnection
+from tracewatch.kube.informer import Informer
+
+from .kube_fakes import (
     Collected,
     FakeApi,
     FakeTime,
@@ -17,10 +22,6 @@ from kube_fakes import (
     pod_list,
     run_until,
 )
-from structlog.testing import capture_logs
-
-from tracewatch.kube.connection import ApiConnection
-from tracewatch.kube.informer import Informer
 
 
 async def test_5xx_backs_off_then_recovers_from_the_same_version(

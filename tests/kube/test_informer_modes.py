@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from kube_fakes import (
+from structlog.testing import capture_logs
+
+from tracewatch.core.observations import Change, Observation
+from tracewatch.kube.connection import ApiConnection
+from tracewatch.kube.informer import Informer
+
+from .kube_fakes import (
     Collected,
     FakeApi,
     FakeTime,
@@ -21,11 +27,6 @@ from kube_fakes import (
     status,
     write_kubeconfig,
 )
-from structlog.testing import capture_logs
-
-from tracewatch.core.observations import Change, Observation
-from tracewatch.kube.connection import ApiConnection
-from tracewatch.kube.informer import Informer
 
 
 async def test_record_mode_hands_over_each_object_as_received(

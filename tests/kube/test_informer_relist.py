@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from kube_fakes import (
+from tracewatch.core.observations import Change
+from tracewatch.kube.connection import ApiConnection
+from tracewatch.kube.informer import Informer
+
+from .kube_fakes import (
     Collected,
     FakeApi,
     FakeTime,
@@ -15,10 +19,6 @@ from kube_fakes import (
     run_until,
     status,
 )
-
-from tracewatch.core.observations import Change
-from tracewatch.kube.connection import ApiConnection
-from tracewatch.kube.informer import Informer
 
 INITIAL = [pod("stays", "5"), pod("changes", "6"), pod("vanishes", "7")]
 RELISTED = [pod("stays", "5"), pod("changes", "40", phase="Running"), pod("arrives", "41")]

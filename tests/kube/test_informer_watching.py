@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from kube_fakes import (
+from tracewatch.kube.connection import ApiConnection
+from tracewatch.kube.informer import Informer
+
+from .kube_fakes import (
     Collected,
     FakeApi,
     FakeTime,
@@ -18,9 +21,6 @@ from kube_fakes import (
     pod_list,
     run_until,
 )
-
-from tracewatch.kube.connection import ApiConnection
-from tracewatch.kube.informer import Informer
 
 
 async def test_list_then_watch_tracks_resource_versions(

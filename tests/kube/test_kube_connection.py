@@ -12,10 +12,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from kube_fakes import DATA, TOKEN, FakeApi, Reply, Watch, line, pod, pod_list, write_kubeconfig
 from structlog.testing import capture_logs
 
 from tracewatch.kube.connection import ApiConnection, ApiError
+
+from .kube_fakes import DATA, TOKEN, FakeApi, Reply, Watch, line, pod, pod_list, write_kubeconfig
 
 
 async def test_kubeconfig_token_is_sent_as_bearer(fake_api: FakeApi, tmp_path: Path) -> None:

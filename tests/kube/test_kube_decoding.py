@@ -11,8 +11,9 @@ import pytest
 from tracewatch.core.snapshots import Event, Pod
 from tracewatch.kube.decoding import SNAPSHOT_TYPES, DecodeError, ResourceDecoder, decoder_for
 
-REALDATA = Path("/work/shared/realdata/pulumi/pod")
-POD_FILES = sorted(REALDATA.glob("*.json")) if REALDATA.is_dir() else []
+from ..realdata import ABSENT, REALDATA
+
+POD_FILES = sorted((REALDATA / "pod").glob("*.json")) if REALDATA.is_dir() else []
 
 EXPIRED = {
     "kind": "Status",
@@ -51,7 +52,7 @@ def load(path: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text())
 
 
-@pytest.mark.skipif(not POD_FILES, reason="real recorded pods not present at /work/shared/realdata")
+@pytest.mark.skipif(not POD_FILES, reason=ABSENT)
 @pytest.mark.parametrize("path", POD_FILES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("event_type", ["ADDED", "MODIFIED", "DELETED"])
 def test_real_pods_decode_to_their_fields(path: Path, event_type: str) -> None:
@@ -71,7 +72,7 @@ def test_real_pods_decode_to_their_fields(path: Path, event_type: str) -> None:
         assert images == [c["image"] for c in raw["spec"]["containers"]]
 
 
-@pytest.mark.skipif(not POD_FILES, reason="real recorded pods not present at /work/shared/realdata")
+@pytest.mark.skipif(not POD_FILES, reason=ABSENT)
 def test_real_pod_list_decodes_all_items_with_the_list_version() -> None:
     """A PodList of recorded pods decodes to typed items, its resourceVersion and continue token."""
     items = [raw for path in POD_FILES for raw in load(path)]

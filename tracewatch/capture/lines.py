@@ -10,12 +10,14 @@ watch line would be.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import msgspec
 
 from tracewatch.core.clock import format_timestamp_ns, parse_timestamp_ns
 from tracewatch.core.observations import Change, Observation
+from tracewatch.core.snapshots import Snapshot
 from tracewatch.kube.decoding import DecodeError, decoder_for
 from tracewatch.kube.resources import resource_for_kind
 
@@ -53,6 +55,13 @@ class _Kind(msgspec.Struct, rename="camel"):
 
 
 _line_decoder = msgspec.json.Decoder(_Line)
+# What `tracewatch record` writes: a fixed head, then the object as received, which
+# starts with kind and apiVersion (the API server writes kind first; sorted JSON, as
+# other tools write it, has apiVersion first).
+_RECORDED_HEAD = re.compile(
+    rb'\{"observedAt":"([^"\\]{1,64})","type":"([A-Z]{1,16})","object":\{'
+    rb'"(kind|apiVersion)":"([A-Za-z0-9./-]{1,128})","(kind|apiVersion)":"([A-Za-z0-9./-]{1,128})"'
+)
 _kind_decoder = msgspec.json.Decoder(_Kind)
 
 
@@ -65,7 +74,33 @@ class CaptureLine:
 
 
 def parse_capture_line(line: bytes) -> CaptureLine:
-    """Decode one capture line; CaptureLineError says what is wrong with it."""
+    """Decode one capture line; CaptureLineError says what is wrong with it.
+
+    Lines as `tracewatch record` writes them (receipt time, type, then the object with
+    kind and apiVersion first) are decoded in one pass, as a watch line; anything else
+    goes the general way (three passes).
+    """
+    head = _RECORDED_HEAD.match(line)
+    if head is None:
+        return _parse_general(line)
+    observed_text, type_, key, value, other_key, other_value = (
+        part.decode() for part in head.groups()
+    )
+    kind, api_version = (value, other_value) if key == "kind" else (other_value, value)
+    resource = resource_for_kind(kind=kind, api_version=api_version)
+    change = _TYPES.get(type_)
+    if key == other_key or resource is None or change is None:
+        return _parse_general(line)  # the general way says what is wrong, or skips the kind
+    observed_at = parse_observed_at(observed_text)
+    try:
+        snapshot = decoder_for(resource.name).decode_line(line).obj
+    except DecodeError as exc:
+        raise CaptureLineError(f"{kind}: {exc}") from None
+    return _observation(snapshot, kind=kind, observed_at=observed_at, change=change,
+                        resource=resource.name)
+
+
+def _parse_general(line: bytes) -> CaptureLine:
     try:
         record = _line_decoder.decode(line)
         kind = _kind_decoder.decode(record.object)
@@ -82,9 +117,16 @@ def parse_capture_line(line: bytes) -> CaptureLine:
         snapshot = decoder_for(resource.name).decode_object(record.object)
     except DecodeError as exc:
         raise CaptureLineError(f"{kind.kind}: {exc}") from None
-    if not snapshot.metadata.uid:
-        raise CaptureLineError(f"{kind.kind} without metadata.uid")
+    return _observation(snapshot, kind=kind.kind, observed_at=observed_at, change=change,
+                        resource=resource.name)
+
+
+def _observation(
+    snapshot: Snapshot | None, *, kind: str, observed_at: int, change: Change, resource: str
+) -> CaptureLine:
+    if snapshot is None or not snapshot.metadata.uid:
+        raise CaptureLineError(f"{kind} without metadata.uid")
     observation = Observation(
-        observed_at_ns=observed_at, change=change, resource=resource.name, obj=snapshot
+        observed_at_ns=observed_at, change=change, resource=resource, obj=snapshot
     )
-    return CaptureLine(observation, kind.kind)
+    return CaptureLine(observation, kind)
