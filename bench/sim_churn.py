@@ -20,6 +20,7 @@ from pathlib import Path
 import common  # noqa: F401  (sets the import path)
 
 from tracewatch.sim import SimCluster, SimOptions
+from tracewatch.sim.gctune import tune_gc
 from tracewatch.sim.scenarios import run_scenario
 
 
@@ -28,6 +29,7 @@ async def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="tracewatch-bench-"))
     async with SimCluster(SimOptions(seed=1, nodes=50, history_size=200_000)) as sim:
         kubeconfig = sim.write_kubeconfig(tmp / "kubeconfig")
+        tune_gc()  # as `tracewatch sim` does: a standalone simulator process
         print(f"READY {kubeconfig}", flush=True)
         while True:
             line = await loop.run_in_executor(None, sys.stdin.readline)
