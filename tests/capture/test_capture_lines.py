@@ -203,3 +203,21 @@ def test_recorded_line_of_another_api_group_is_skipped_not_misread() -> None:
             b'"object":{"kind":"Event","apiVersion":"events.k8s.io/v1","metadata":{"uid":"u"}}}')
     parsed = parse_capture_line(line)
     assert parsed.observation is None and parsed.kind == "Event"
+
+
+def test_heads_are_remembered_within_a_bound() -> None:
+    """Distinct heads (say, endless made-up apiVersions) never grow the head memo past its
+    bound, and lines past it are still read correctly."""
+    for n in range(lines._MAX_HEADS + 50):
+        obj = {"kind": "Pod", "apiVersion": f"v{n}x", "metadata": {"uid": "u"}}
+        line = orjson.dumps({"observedAt": format_observed_at(1), "type": "ADDED", "object": obj})
+        assert parse_capture_line(line).observation is None  # not core/v1: not watched
+    assert len(lines._heads) <= lines._MAX_HEADS
+    assert parse_capture_line(_recorded(POD, resource="pods")).observation is not None
+
+
+def test_a_head_naming_kind_twice_is_left_to_the_general_way() -> None:
+    """A head with two `kind` keys is not guessed at: the general decoding decides."""
+    line = (b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
+            b'"object":{"kind":"Pod","kind":"Pod","metadata":{"uid":"u"}}}')
+    assert parse_capture_line(line) == lines._parse_general(line)

@@ -11,14 +11,16 @@ watch line would be.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgspec
 
 from tracewatch.core.clock import format_timestamp_ns, parse_timestamp_ns
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import Snapshot
-from tracewatch.kube.decoding import DecodeError, decoder_for
+from tracewatch.kube.decoding import DecodeError, WatchLine, decoder_for
 from tracewatch.kube.resources import resource_for_kind
 
 __all__ = ["CaptureLine", "CaptureLineError", "format_observed_at", "parse_capture_line"]
@@ -59,9 +61,49 @@ _line_decoder = msgspec.json.Decoder(_Line)
 # starts with kind and apiVersion (the API server writes kind first; sorted JSON, as
 # other tools write it, has apiVersion first).
 _RECORDED_HEAD = re.compile(
-    rb'\{"observedAt":"([^"\\]{1,64})","type":"([A-Z]{1,16})","object":\{'
-    rb'"(kind|apiVersion)":"([A-Za-z0-9./-]{1,128})","(kind|apiVersion)":"([A-Za-z0-9./-]{1,128})"'
+    rb'\{"observedAt":"([^"\\]{1,64})",'
+    rb'("type":"[A-Z]{1,16}","object":\{"(?:kind|apiVersion)":"[A-Za-z0-9./-]{1,128}",'
+    rb'"(?:kind|apiVersion)":"[A-Za-z0-9./-]{1,128}")'
 )
+_HEAD_PARTS = re.compile(
+    rb'"type":"(\w+)","object":\{"(\w+)":"([^"]+)","(\w+)":"([^"]+)"'
+)
+_MAX_HEADS = 1024
+
+
+class _Head(NamedTuple):
+    """What a recorded head says: the change, the resource, the kind."""
+
+    change: Change
+    resource: str
+    kind: str
+    decode_line: Callable[[bytes], WatchLine]
+
+
+# Heads repeat (a few types x a few kinds): each is understood once.
+_heads: dict[bytes, _Head | None] = {}
+
+
+def _understand(head: bytes) -> _Head | None:
+    """The meaning of a recorded head, or None when the general way must decide."""
+    try:
+        return _heads[head]
+    except KeyError:
+        pass
+    parts = _HEAD_PARTS.fullmatch(head)
+    assert parts is not None  # the head matched a stricter pattern
+    type_, key, value, other_key, other_value = (part.decode() for part in parts.groups())
+    kind, api_version = (value, other_value) if key == "kind" else (other_value, value)
+    resource = resource_for_kind(kind=kind, api_version=api_version)
+    change = _TYPES.get(type_)
+    understood = None
+    if {key, other_key} == {"kind", "apiVersion"} and resource is not None and change is not None:
+        understood = _Head(change, resource.name, kind, decoder_for(resource.name).decode_line)
+    if len(_heads) < _MAX_HEADS:
+        _heads[head] = understood
+    return understood
+
+
 _kind_decoder = msgspec.json.Decoder(_Kind)
 
 
@@ -80,24 +122,19 @@ def parse_capture_line(line: bytes) -> CaptureLine:
     kind and apiVersion first) are decoded in one pass, as a watch line; anything else
     goes the general way (three passes).
     """
-    head = _RECORDED_HEAD.match(line)
-    if head is None:
+    matched = _RECORDED_HEAD.match(line)
+    if matched is None:
         return _parse_general(line)
-    observed_text, type_, key, value, other_key, other_value = (
-        part.decode() for part in head.groups()
-    )
-    kind, api_version = (value, other_value) if key == "kind" else (other_value, value)
-    resource = resource_for_kind(kind=kind, api_version=api_version)
-    change = _TYPES.get(type_)
-    if key == other_key or resource is None or change is None:
+    head = _understand(matched.group(2))
+    if head is None:
         return _parse_general(line)  # the general way says what is wrong, or skips the kind
-    observed_at = parse_observed_at(observed_text)
+    observed_at = parse_observed_at(matched.group(1).decode())
     try:
-        snapshot = decoder_for(resource.name).decode_line(line).obj
+        snapshot = head.decode_line(line).obj
     except DecodeError as exc:
-        raise CaptureLineError(f"{kind}: {exc}") from None
-    return _observation(snapshot, kind=kind, observed_at=observed_at, change=change,
-                        resource=resource.name)
+        raise CaptureLineError(f"{head.kind}: {exc}") from None
+    return _observation(snapshot, kind=head.kind, observed_at=observed_at, change=head.change,
+                        resource=head.resource)
 
 
 def _parse_general(line: bytes) -> CaptureLine:
