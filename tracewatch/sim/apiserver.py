@@ -2,6 +2,8 @@
 
 Everything is JSON. Lists and single objects are answered from the bytes the
 store already holds; watch streams write each entry's shared, pre-encoded line.
+A client that asks for a Table in Accept (kubectl get) gets one instead
+(`tracewatch.sim.tables`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tracewatch.sim.options import SimOptions
 from tracewatch.sim.registry import Registry
 from tracewatch.sim.resources import served
 from tracewatch.sim.selectors import parse_field_selector, parse_label_selector
+from tracewatch.sim.tables import requested_table
 from tracewatch.sim.watchers import Watcher
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -325,6 +328,7 @@ class ApiServer:
             query.get("fieldSelector"), supported=info.field_labels, resource=resource
         )
         watching = query.get("watch") in _TRUE
+        table = requested_table(accept=request.headers.get("Accept", ""), query=query, info=info)
         if self.faults is not None:
             injected = self.faults.request_failure(
                 verb="watch" if watching else "list", resource=resource
@@ -333,16 +337,15 @@ class ApiServer:
                 return injected
         if not watching:
             limit = _query_int(query, "limit")
-            return _json(
-                self._registry.list_body(
-                    resource,
-                    namespace=namespace,
-                    labels=labels,
-                    fields=fields,
-                    limit=limit or None,
-                    continue_token=query.get("continue") or None,
-                )
+            body = self._registry.list_body(
+                resource,
+                namespace=namespace,
+                labels=labels,
+                fields=fields,
+                limit=limit or None,
+                continue_token=query.get("continue") or None,
             )
+            return _json(body if table is None else table.list_body(body))
         send_initial_events = _send_initial_events(query)
         timeout_text = query.get("timeoutSeconds")
         try:
@@ -378,8 +381,11 @@ class ApiServer:
             faults = self.faults
             if faults is not None:
                 stream_id = faults.stream_opened(resource=resource, transport=transport)
+            table_watch = table.watch() if table is not None else None
             try:
                 async for chunk in watcher.stream(client_gone=gone):
+                    if table_watch is not None:
+                        chunk = table_watch.chunk(chunk)
                     if faults is not None and stream_id is not None:
                         faulted = await faults.chunk(stream_id, chunk, client_gone=gone)
                         if faulted is None:

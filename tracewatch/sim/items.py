@@ -2,7 +2,8 @@
 
 The semantics live in the registry (`replace`, `patch`, `delete`, `scale`);
 this module only reads the request (body, content type, DeleteOptions from the
-body or the query) and shapes the response (the object, or its Scale).
+body or the query) and shapes the response (the object, its Scale, or for a GET
+that asks for one, its Table).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tracewatch.sim.errors import ApiError, bad_request, method_not_allowed
 from tracewatch.sim.registry import Registry
 from tracewatch.sim.resources import ResourceInfo
 from tracewatch.sim.store import Stored
+from tracewatch.sim.tables import requested_table
 
 _UNKNOWN = "the server could not find the requested resource"
 
@@ -88,6 +90,10 @@ async def serve_item(
         if subresource == "scale":
             return json_response(registry.scale(resource, namespace=namespace, name=name))
         stored = registry.get(resource, namespace=namespace, name=name)
+        accept = request.headers.get("Accept", "")
+        table = requested_table(accept=accept, query=request.query, info=info)
+        if table is not None:
+            return json_response(table.object_body(stored.data))
     elif method == "PUT":
         stored = registry.replace(
             resource,
