@@ -100,6 +100,70 @@ def test_removal_announces_the_last_state_at_a_new_version() -> None:
     assert final == last
 
 
+def test_removal_restamps_only_the_resource_version_in_the_bytes() -> None:
+    """The DELETED bytes are the last bytes with metadata.resourceVersion moved, and no more."""
+    registry = _registry()
+    stored = _running_pod(registry)
+    removed = registry.store.remove("pods", ("ns", "web"))
+    assert removed is not None
+    assert removed.data == stored.data.replace(
+        f'"resourceVersion":"{stored.rv}"'.encode(), f'"resourceVersion":"{removed.rv}"'.encode()
+    )
+    assert (
+        removed.draft()["metadata"]["managedFields"] == stored.draft()["metadata"]["managedFields"]
+    )
+
+
+def test_every_version_puts_resource_version_after_uid() -> None:
+    """metadata keys follow the Go struct's order in the first stored version as in later ones."""
+    registry = _registry()
+    created = registry.create(
+        "pods", pod_manifest("web"), namespace="ns", manager="kubectl", at_ns=AT
+    )
+    later = _running_pod_update(registry)
+    order = ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"]
+    for stored in (created, later):
+        keys = list(stored.obj["metadata"])
+        assert [k for k in keys if k in order] == order
+        assert keys[-1] == "managedFields"
+        assert stored.fields_end > stored.fields_at > 0  # managedFields split out each time
+
+
+def _running_pod_update(registry: Registry) -> Stored:
+    def run(obj: dict[str, Any]) -> None:
+        obj["status"]["phase"] = "Running"
+
+    stored = registry.update(
+        "pods",
+        namespace="ns",
+        name="web",
+        mutate=run,
+        manager="kubelet",
+        at_ns=AT,
+        subresource="status",
+        fields=lambda obj: {"f:status": fields_v1(obj["status"])},
+    )
+    assert stored is not None
+    return stored
+
+
+def test_a_write_recording_no_fields_keeps_managed_fields_and_orders_new_metadata() -> None:
+    """A write without a managedFields record keeps the entries' bytes; keys it adds are ordered."""
+    registry = _registry()
+    stored = _running_pod(registry)
+
+    def mark(obj: dict[str, Any]) -> None:
+        obj["metadata"]["finalizers"] = ["example.com/hold"]
+        obj["metadata"]["deletionTimestamp"] = "2024-01-02T03:04:05Z"
+
+    marked = registry.update("pods", namespace="ns", name="web", mutate=mark, manager="x", at_ns=AT)
+    assert marked is not None
+    entries = stored.data[stored.fields_at : stored.fields_end]
+    assert marked.data[marked.fields_at : marked.fields_end] == entries
+    keys = list(marked.obj["metadata"])
+    assert keys[-4:] == ["creationTimestamp", "deletionTimestamp", "finalizers", "managedFields"]
+
+
 def test_partial_views_hold_only_their_fields() -> None:
     """A view decodes just the fields it declares, with the values the full object has."""
     registry = _registry()
@@ -133,6 +197,19 @@ def test_field_sets_of_keyed_items_follow_each_key_value() -> None:
         "f:empty": {},
         "f:none": {},
     }
+
+
+def test_field_sets_of_maps_follow_their_keys_and_nesting() -> None:
+    """Maps with the same keys share a set whatever their values, unless a value nests."""
+    flat = fields_v1({"source": {"component": "kubelet", "host": "a"}})
+    same = fields_v1({"source": {"component": "scheduler", "host": None}})
+    nested = fields_v1({"source": {"component": "kubelet", "host": {"name": "a"}}})
+    assert flat == same == {"f:source": {"f:component": {}, "f:host": {}}}
+    assert nested == {"f:source": {"f:component": {}, "f:host": {"f:name": {}}}}
+    assert fields_v1({"conditions": [{"type": "A", "status": {"x": 1}}]}) == {
+        "f:conditions": {'k:{"type":"A"}': {".": {}, "f:type": {}, "f:status": {"f:x": {}}}}
+    }
+    assert fields_v1({"conditions": [{"status": "True"}]}) == {"f:conditions": {}}  # atomic
 
 
 def test_uids_are_random_version_4_uuids() -> None:

@@ -62,6 +62,23 @@ async def test_churn_spreads_pods_over_namespaces(make_sim: MakeSim) -> None:
     assert {o.namespace for o in result.objects} == {"churn-0", "churn-1", "churn-2"}
 
 
+async def test_churn_deletes_each_pod_once_ready(make_sim: MakeSim) -> None:
+    """Every churned pod becomes Ready, is then deleted, and is gone when churn returns."""
+    sim = await make_sim(**CONTROL)
+    result = await run_scenario(sim, "churn", rate=100.0, namespaces=2, duration=0.2)
+    for uid in result.uids("pods"):
+        times = sim.truth.times(uid)
+        assert times["ready"] <= times["deletion_requested"] <= times["deleted"]
+    assert sim.store.count("pods") == 0
+
+
+async def test_churn_that_cannot_finish_times_out(make_sim: MakeSim) -> None:
+    """Pods that never become Ready (no node) end churn with TimeoutError at its deadline."""
+    sim = await make_sim(**CONTROL, nodes=0)
+    with pytest.raises(TimeoutError):
+        await run_scenario(sim, "churn", rate=100.0, namespaces=1, duration=0.05, timeout=0.2)
+
+
 async def test_unknown_scenario_is_a_key_error(make_sim: MakeSim) -> None:
     """Asking for a scenario that does not exist raises KeyError naming it."""
     sim = await make_sim()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import orjson
@@ -17,7 +18,9 @@ from tracewatch.sim.selectors import (
     selectable,
 )
 from tracewatch.sim.store import Expired, ObjectStore, WatchEntry
+from tracewatch.sim.tasks import TaskSet
 from tracewatch.sim.timestamps import event_name, go_duration_ms, micro_time, rfc3339
+from tracewatch.sim.truth import GroundTruth
 
 INSTANT = 1_704_164_645_123_456_789  # 2024-01-02T03:04:05.123456789Z
 
@@ -132,3 +135,34 @@ def test_store_history_window_and_expiry() -> None:
     replay = store.since("pods", start + 1)
     assert [orjson.loads(e.data)["metadata"]["name"] for e in replay] == ["b", "c"]
     assert store.since("events", start) == []
+
+
+async def test_truth_futures_resolve_on_record_unless_forgotten() -> None:
+    """A truth future resolves with the recorded instant (at once if known); a forgotten never."""
+    truth = GroundTruth()
+    waiting, dropped = truth.future("u", "ready"), truth.future("u", "ready")
+    truth.forget("u", "ready", dropped)
+    truth.record("u", "ready", INSTANT)
+    assert waiting.result() == INSTANT
+    assert not dropped.done()
+    assert truth.future("u", "ready").result() == INSTANT
+
+
+async def test_later_calls_run_keep_failures_and_stop_at_cancel_all() -> None:
+    """A `later` call runs after its delay, a failing one is kept, and cancel_all drops the rest."""
+    tasks = TaskSet()
+    calls: list[str] = []
+
+    def fail() -> None:
+        raise ValueError("bug")
+
+    tasks.later(0.0, calls.append, "ran")
+    tasks.later(0.0, fail)
+    for _ in range(3):
+        await asyncio.sleep(0)  # a few loop turns: the due calls run
+    tasks.later(0.0, calls.append, "dropped")
+    await tasks.cancel_all()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert calls == ["ran"]
+    assert [str(e) for e in tasks.failures] == ["bug"]

@@ -41,6 +41,7 @@ _CONDITION_ORDER = (
     "ContainersReady",
     "PodScheduled",
 )
+_CONDITION_RANK = {t: i for i, t in enumerate(_CONDITION_ORDER)}
 _STATUS_ORDER = (
     "phase",
     "conditions",
@@ -161,11 +162,7 @@ class Kubelet(ContainerRuns):
             change(obj, status)
             status["conditions"] = sorted(
                 status.get("conditions", []),
-                key=lambda c: (
-                    _CONDITION_ORDER.index(c["type"])
-                    if c["type"] in _CONDITION_ORDER
-                    else len(_CONDITION_ORDER)
-                ),
+                key=lambda c: _CONDITION_RANK.get(c["type"], len(_CONDITION_ORDER)),
             )
             ordered = {k: status[k] for k in _STATUS_ORDER if k in status}
             ordered.update((k, v) for k, v in status.items() if k not in ordered)

@@ -55,6 +55,11 @@ def random_suffix(rng: random.Random, *, length: int = 5) -> str:
 _MEMO_LIMIT = 4096
 _item_keys: dict[tuple[str, type, Any], str] = {}
 _flat_entries: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+_flat_sets: dict[tuple[str, ...], dict[str, Any]] = {}
+"""The keys of a map of scalars -> its set."""
+_list_keys: dict[tuple[str, ...], str] = {}
+"""The keys of a list item -> the key naming it in a set ("" if none does: an atomic list)."""
+_NESTED = frozenset((dict, list))
 _EMPTY: dict[str, Any] = {}
 """The set of a scalar (or empty) field; shared, as results are serialized, never mutated."""
 
@@ -93,6 +98,12 @@ def fields_v1(value: Any) -> dict[str, Any]:
 
 
 def _map_set(value: dict[str, Any]) -> dict[str, Any]:
+    if _NESTED.isdisjoint(map(type, value.values())):
+        keys = tuple(value)  # a map of scalars: its keys fix its set
+        known = _flat_sets.get(keys)
+        if known is None:
+            known = _memo_put(_flat_sets, keys, {"f:" + k: _EMPTY for k in keys})
+        return known
     out: dict[str, Any] = {}
     for k, v in value.items():
         cls = v.__class__
@@ -106,29 +117,29 @@ def _map_set(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list_set(value: list[Any]) -> dict[str, Any]:
-    if not value or not all(isinstance(i, dict) for i in value):
+    if not value:
         return _EMPTY
     out: dict[str, Any] = {}
     for item in value:
-        for key in _LIST_KEYS:
-            if key in item:
-                break
-        else:
+        if item.__class__ is not dict and not isinstance(item, dict):
             return _EMPTY
-        for v in item.values():
-            cls = v.__class__
-            if cls is dict or cls is list:
-                out[_item_key(key, item[key])] = {".": _EMPTY, **_map_set(item)}
-                break
-        else:
-            kv = item[key]
-            shape = (kv.__class__, kv, *item)  # the key value and the keys fix the entry
-            known = _flat_entries.get(shape)
-            if known is None:
-                known = (_item_key(key, kv), {".": _EMPTY, **_map_set(item)})
-                if kv.__class__ in (str, int):
-                    _memo_put(_flat_entries, shape, known)
-            out[known[0]] = known[1]
+        keys = tuple(item)
+        key = _list_keys.get(keys)
+        if key is None:
+            key = _memo_put(_list_keys, keys, next((k for k in _LIST_KEYS if k in item), ""))
+        if not key:
+            return _EMPTY
+        kv = item[key]
+        if not _NESTED.isdisjoint(map(type, item.values())):
+            out[_item_key(key, kv)] = {".": _EMPTY, **_map_set(item)}
+            continue
+        shape = (kv.__class__, kv, keys)  # the key value and the keys fix the entry
+        known = _flat_entries.get(shape)
+        if known is None:
+            known = (_item_key(key, kv), {".": _EMPTY, **_map_set(item)})
+            if kv.__class__ in (str, int):
+                _memo_put(_flat_entries, shape, known)
+        out[known[0]] = known[1]
     return out
 
 

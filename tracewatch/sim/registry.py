@@ -334,7 +334,7 @@ class Registry:
             info,
             key,
             current,
-            current.draft(),
+            current.draft(entries=fields is not None),
             mutate=mutate,
             manager=manager,
             at_ns=at_ns,
@@ -535,7 +535,7 @@ class Registry:
                     f"{label} in object meta: {actual}",
                 )
         at = now_ns() if at_ns is None else at_ns
-        current = stored.draft()
+        current = stored.draft(entries=False)
         meta, spec = current["metadata"], current.get("spec") or {}
         if meta.get("deletionTimestamp"):
             return stored  # already being deleted: the real server answers with it as it is
@@ -601,7 +601,7 @@ class Registry:
         if current is None or (uid is not None and current.uid != uid):
             return None
         # Only an object that names finalizers needs decoding (the common case does not).
-        obj = current.draft() if b'"finalizers"' in current.data else {"metadata": {}}
+        obj = current.draft(entries=False) if b'"finalizers"' in current.data else {"metadata": {}}
         meta = obj["metadata"]
         if meta.get("finalizers"):
             if awaiting_finalizers(meta):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -108,7 +109,7 @@ async def run_scenario(sim: SimCluster, name: str, **params: Any) -> ScenarioRes
 # helpers
 
 
-async def _create(
+def _create(
     sim: SimCluster,
     result: ScenarioResult,
     resource: str,
@@ -190,7 +191,7 @@ async def _startup(
 ) -> None:
     images = ("nginx:1.27", "redis:7.4", "ghcr.io/example/api:2.3.1", "registry.k8s.io/pause:3.10")
     uids = [
-        await _create(
+        _create(
             sim,
             result,
             "pods",
@@ -211,7 +212,7 @@ async def _deployment(
     replicas: int = 3,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
-    uid = await _create(sim, result, "deployments", deployment_manifest(name, replicas=replicas))
+    uid = _create(sim, result, "deployments", deployment_manifest(name, replicas=replicas))
     await _wait(sim, uid, "rollout_complete:1", timeout)
     _update(sim, "deployments", name, _set_image("nginx:1.28"))
     await _wait(sim, uid, "rollout_complete:2", timeout)
@@ -227,7 +228,7 @@ async def _supersede(
     slow_ready_seconds: float = 2.0,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
-    uid = await _create(sim, result, "deployments", deployment_manifest(name, replicas=replicas))
+    uid = _create(sim, result, "deployments", deployment_manifest(name, replicas=replicas))
     await _wait(sim, uid, "rollout_complete:1", timeout)
     # v2's pods take long to become Ready, so its rollout is still running when v3 lands.
     _update(sim, "deployments", name, _set_image("nginx:1.28", ready_delay=slow_ready_seconds))
@@ -254,7 +255,7 @@ async def _statefulset(
         storage_class=storage_class,
         pod_management_policy=pod_management_policy,
     )
-    uid = await _create(sim, result, "statefulsets", manifest)
+    uid = _create(sim, result, "statefulsets", manifest)
     await _wait(sim, uid, f"ready:{replicas}", timeout)
 
 
@@ -269,7 +270,7 @@ async def _job(
     run_seconds: float = 1.0,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
-    uid = await _create(
+    uid = _create(
         sim,
         result,
         "jobs",
@@ -295,7 +296,7 @@ async def _image_pull_failure(
             container("app", image="ghcr.io/example/does-not-exist:1.0", pull_error="not found")
         ],
     )
-    uid = await _create(sim, result, "pods", manifest)
+    uid = _create(sim, result, "pods", manifest)
     await _wait(sim, uid, "image_pull_backoff:app", timeout)
     if delete:
         await _delete_and_wait(sim, "pods", name, uid, timeout)
@@ -312,7 +313,7 @@ async def _unschedulable(
 ) -> None:
     manifest = pod_manifest(name)
     manifest["spec"]["nodeSelector"] = {"disktype": "ssd"}
-    uid = await _create(sim, result, "pods", manifest)
+    uid = _create(sim, result, "pods", manifest)
     await _wait(sim, uid, "unschedulable", timeout)
     await asyncio.sleep(sim.options.scaled(fix_after_seconds))
     node = sim.options.names_of_nodes()[0]
@@ -336,10 +337,8 @@ async def _deletions(
     pods: int = 2,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
-    uids = [
-        await _create(sim, result, "pods", pod_manifest(f"doomed-{i + 1}")) for i in range(pods)
-    ]
-    dep = await _create(sim, result, "deployments", deployment_manifest("doomed", replicas=2))
+    uids = [_create(sim, result, "pods", pod_manifest(f"doomed-{i + 1}")) for i in range(pods)]
+    dep = _create(sim, result, "deployments", deployment_manifest("doomed", replicas=2))
     await asyncio.gather(
         *(_wait(sim, u, "ready", timeout) for u in uids),
         _wait(sim, dep, "rollout_complete:1", timeout),
@@ -369,7 +368,7 @@ async def _crashloop(
     manifest = pod_manifest(
         name, containers=[container("app", run_seconds=run_seconds, exit_code=1)]
     )
-    uid = await _create(sim, result, "pods", manifest)
+    uid = _create(sim, result, "pods", manifest)
     await _wait(sim, uid, "crashloop:app", timeout)
     if delete:
         await _delete_and_wait(sim, "pods", name, uid, timeout)
@@ -383,7 +382,7 @@ async def _daemonset(
     name: str = "agent",
     timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
-    uid = await _create(sim, result, "daemonsets", daemonset_manifest(name))
+    uid = _create(sim, result, "daemonsets", daemonset_manifest(name))
     await _wait(sim, uid, f"ready:{len(sim.options.names_of_nodes())}", timeout)
 
 
@@ -399,33 +398,86 @@ async def _churn(
     delete_after_ready: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> None:
-    """Pods are created on a fixed schedule (not sped up: `rate` is what a benchmark asks)."""
+    """Pods are created on a fixed schedule (not sped up: `rate` is what a benchmark asks).
+
+    A pod's lifecycle (Ready -> delete -> gone) is a chain of callbacks on ground-truth
+    futures, and creations are timer callbacks: no task or timer per pod, as a benchmark
+    churns thousands. One deadline bounds the run: `timeout` s after the last creation.
+    """
     names = [f"churn-{i}" for i in range(namespaces)]
     for ns in names:
         if sim.store.get("namespaces", ("", ns)) is None:
             await sim.create("namespaces", {"metadata": {"name": ns}}, namespace=None)
     loop = asyncio.get_running_loop()
-    begin = loop.time()
+    truth = sim.truth
     total = int(rate * duration)
-    pending: list[asyncio.Task[None]] = []
     template = pod_template({"app": "churn"}, containers=[container(image=image)])
+    finished: asyncio.Future[None] = loop.create_future()
+    waiting: dict[asyncio.Future[int], tuple[str, str]] = {}
+    """Pending ground-truth futures -> (uid, key), forgotten if the deadline passes."""
+    created = settled = 0
+    deadline: list[asyncio.TimerHandle] = []
 
-    async def lifecycle(ns: str, name: str, uid: str) -> None:
-        await _wait(sim, uid, "ready", timeout)
-        if delete_after_ready:
-            await _delete_and_wait(sim, "pods", name, uid, timeout, namespace=ns)
+    def fail(error: BaseException) -> None:
+        if not finished.done():
+            finished.set_exception(error)
 
-    for i in range(total):
-        delay = begin + i / rate - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        ns = names[i % namespaces]
-        manifest = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": f"churn-{i}", "labels": {"app": "churn"}},
-            "spec": template["spec"],
-        }
-        uid = await _create(sim, result, "pods", manifest, namespace=ns)
-        pending.append(asyncio.ensure_future(lifecycle(ns, f"churn-{i}", uid)))
-    await asyncio.gather(*pending)
+    def watch(uid: str, key: str, then: Callable[[asyncio.Future[int]], None]) -> None:
+        future = truth.future(uid, key)
+        waiting[future] = (uid, key)
+        future.add_done_callback(then)
+
+    def settle(done: asyncio.Future[int]) -> None:
+        nonlocal settled
+        waiting.pop(done, None)
+        settled += 1
+        if settled == total and not finished.done():
+            finished.set_result(None)
+
+    def on_ready(ns: str, name: str, uid: str, ready: asyncio.Future[int]) -> None:
+        waiting.pop(ready, None)
+        if finished.done():
+            return
+        if not delete_after_ready:
+            settle(ready)
+            return
+        try:
+            sim.registry.delete("pods", namespace=ns, name=name)  # sim.delete, answer unread
+        except Exception as error:  # the scenario fails with it
+            fail(error)
+            return
+        watch(uid, "deleted", settle)
+
+    def create_due() -> None:
+        nonlocal created
+        try:
+            while created < total and begin + created / rate <= loop.time():
+                i, ns = created, names[created % namespaces]
+                manifest = {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": f"churn-{i}", "labels": {"app": "churn"}},
+                    "spec": template["spec"],
+                }
+                uid = _create(sim, result, "pods", manifest, namespace=ns)
+                created += 1
+                watch(uid, "ready", partial(on_ready, ns, f"churn-{i}", uid))
+        except Exception as error:  # the scenario fails with it
+            fail(error)
+            return
+        if created < total:
+            loop.call_at(begin + created / rate, create_due)
+        else:
+            deadline.append(loop.call_later(timeout, fail, TimeoutError()))
+
+    if total <= 0:
+        return
+    begin = loop.time()
+    create_due()
+    try:
+        await finished
+    finally:
+        for timer in deadline:
+            timer.cancel()
+        for future, (uid, key) in waiting.items():
+            truth.forget(uid, key, future)

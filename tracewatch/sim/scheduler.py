@@ -101,6 +101,8 @@ class Scheduler:
 
     def on_pod(self, type_: str, pod: dict[str, Any]) -> None:
         """Store listener: queue new unbound pods; keep node load current."""
+        if type_ == "MODIFIED":
+            return
         spec = pod.get("spec") or {}
         node = spec.get("nodeName")
         if type_ == "DELETED":
@@ -116,9 +118,12 @@ class Scheduler:
                 return
             if spec.get("schedulerName", NAME) == NAME:
                 meta = pod["metadata"]
-                self._tasks.spawn(
-                    self._schedule(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"]),
-                    name=f"schedule {meta['namespace']}/{meta['name']}",
+                self._tasks.later(
+                    self._options.delay(self._options.scheduling, self._rng),
+                    self._attempt,
+                    meta["namespace"],
+                    meta["name"],
+                    meta["uid"],
                 )
 
     def _pick(self, candidates: list[str]) -> str:
@@ -136,38 +141,60 @@ class Scheduler:
             return None
         return stored, seen
 
-    async def _schedule(self, *, namespace: str, name: str, uid: str) -> None:
-        await asyncio.sleep(self._options.delay(self._options.scheduling, self._rng))
-        attempt = 0
-        while True:
-            pending = self._pending(namespace, name, uid)
-            if pending is None:
-                return
-            stored, pod = pending
-            verdict = evaluate(
-                registry=self._registry,
-                pod=pod,
-                nodes=tuple(self._load),
-                classes=self._options.storage_classes,
-                cache=self._placement,
-            )
-            if verdict.nodes:
-                break
+    def _attempt(self, namespace: str, name: str, uid: str, attempt: int = 0) -> None:
+        """One scheduling cycle for the pod: bind it, or wait (retry back-off, claim binds).
+
+        The common case (a node fits at once) binds right here, in a timer callback:
+        only the waits take a task.
+        """
+        pending = self._pending(namespace, name, uid)
+        if pending is None:
+            return
+        stored, pod = pending
+        verdict = evaluate(
+            registry=self._registry,
+            pod=pod,
+            nodes=tuple(self._load),
+            classes=self._options.storage_classes,
+            cache=self._placement,
+        )
+        if not verdict.nodes:
             # No node fits: Unschedulable + FailedScheduling, then retry (see placement).
-            attempt += 1
             self._failures.unschedulable(
                 stored=stored, message=verdict.message, set_condition=set_condition
             )
-            await self._retry_wait(verdict, attempt)
+            self._tasks.spawn(
+                self._retry(verdict, namespace, name, uid, attempt + 1),
+                name=f"schedule {namespace}/{name}",
+            )
+            return
         node = self._pick(verdict.nodes)
         if verdict.delayed:
-            # VolumeBinding PreBind: hand WaitForFirstConsumer claims the node, wait for binds.
-            if not await self._bind_claims(verdict.delayed, node, pod=(namespace, name, uid)):
-                return
-            pending = self._pending(namespace, name, uid)
-            if pending is None:
-                return
-            stored = pending[0]
+            self._tasks.spawn(
+                self._bind_after_claims(verdict.delayed, node, namespace, name, uid),
+                name=f"schedule {namespace}/{name}",
+            )
+            return
+        self._bind(stored, node, namespace, name, uid)
+
+    async def _retry(
+        self, verdict: Verdict, namespace: str, name: str, uid: str, attempt: int
+    ) -> None:
+        await self._retry_wait(verdict, attempt)
+        self._attempt(namespace, name, uid, attempt)
+
+    async def _bind_after_claims(
+        self, claims: list[tuple[str, str]], node: str, namespace: str, name: str, uid: str
+    ) -> None:
+        """VolumeBinding PreBind: hand WaitForFirstConsumer claims the node, wait for binds."""
+        if not await self._bind_claims(claims, node, pod=(namespace, name, uid)):
+            return
+        pending = self._pending(namespace, name, uid)
+        if pending is not None:
+            self._bind(pending[0], node, namespace, name, uid)
+
+    def _bind(self, stored: Stored, node: str, namespace: str, name: str, uid: str) -> None:
+        """Bind the pod to `node` (`stored`: the scheduler's copy, the version it evaluated)."""
         at = now_ns()
 
         def bind(obj: dict[str, Any]) -> None:

@@ -55,6 +55,9 @@ class _ManagedEntry(TypedDict, total=False):
 
 
 _DRAFT_ENTRIES = msgspec.json.Decoder(list[_ManagedEntry])
+_ENTRIES = msgspec.json.Encoder()
+"""Encodes managedFields: a draft's `msgspec.Raw` fieldsV1 go back as they were, with no
+Python callback (entries hold only strings and sets: the bytes are orjson's)."""
 _FIELDS_KEY = b',"managedFields":'
 _HEAD_LENGTHS: dict[str, int] = {}
 """Per resource, the length of `{"kind":..,"apiVersion":..,"metadata":` (see `_encode`)."""
@@ -101,20 +104,23 @@ class Stored:
         """A freshly decoded copy of the object, free to mutate."""
         return orjson.loads(self.data)
 
-    def draft(self) -> dict[str, Any]:
+    def draft(self, *, entries: bool = True) -> dict[str, Any]:
         """A private copy to modify and store again (`ObjectStore.put`, `remove`).
 
         As `obj`, except that each managedFields entry's `fieldsV1` stays encoded
         (a `msgspec.Raw`, written back as it was): those sets are half of a pod's
-        bytes and no writer reads them, so this decodes about a third faster.
+        bytes and no writer reads them, so this decodes about a third faster. With
+        `entries=False` (a write that records no managedFields entry) the whole
+        managedFields list stays encoded.
         """
         start, end = self.fields_at, self.fields_end
         if not end:
             return orjson.loads(self.data)
         data = self.data
         obj: dict[str, Any] = orjson.loads(data[:start] + data[end:])
-        obj["metadata"]["managedFields"] = _DRAFT_ENTRIES.decode(
-            data[start + len(_FIELDS_KEY) : end]
+        fields = data[start + len(_FIELDS_KEY) : end]
+        obj["metadata"]["managedFields"] = (
+            _DRAFT_ENTRIES.decode(fields) if entries else msgspec.Raw(fields)
         )
         return obj
 
@@ -132,7 +138,7 @@ def _encode(info: ResourceInfo, obj: dict[str, Any]) -> tuple[bytes, int, int]:
     del meta["managedFields"]
     meta_json = orjson.dumps(meta)
     meta["managedFields"] = entries
-    fields_json = orjson.dumps(entries, default=_encoded)
+    fields_json = _ENTRIES.encode(entries)
     obj["metadata"] = orjson.Fragment(meta_json[:-1] + _FIELDS_KEY + fields_json + b"}")
     data = orjson.dumps(obj)
     obj["metadata"] = meta
@@ -141,6 +147,37 @@ def _encode(info: ResourceInfo, obj: dict[str, Any]) -> tuple[bytes, int, int]:
         head = _HEAD_LENGTHS[info.name] = len(info.item_prefix) + len(b'"metadata":')
     start = head + len(meta_json) - 1
     return data, start, start + len(_FIELDS_KEY) + len(fields_json)
+
+
+def _restamped(stored: Stored, rv: int) -> Stored | None:
+    """`stored` at resourceVersion `rv`, patched in its bytes (None if they are not as expected).
+
+    metadata.resourceVersion is the first "resourceVersion" in canonical bytes (only
+    kind, apiVersion, name, generateName, namespace, selfLink and uid come before it).
+    """
+    old, new = b'"resourceVersion":"%d"' % stored.rv, b'"resourceVersion":"%d"' % rv
+    data = stored.data
+    at = data.find(old)
+    if at < 0 or (stored.fields_end and at > stored.fields_at):
+        return None
+    shift = len(new) - len(old) if stored.fields_end else 0
+    return Stored(
+        data[:at] + new + data[at + len(old) :],
+        rv=rv,
+        uid=stored.uid,
+        view=stored.view,
+        fields_at=stored.fields_at + shift,
+        fields_end=stored.fields_end + shift,
+    )
+
+
+def _stored_anew(
+    info: ResourceInfo, obj: dict[str, Any], *, rv: int, uid: str, view: Selectable
+) -> Stored:
+    """`obj` (canonical) stored at resourceVersion `rv`."""
+    obj["metadata"]["resourceVersion"] = str(rv)
+    data, fields_at, fields_end = _encode(info, obj)
+    return Stored(data, rv=rv, uid=uid, view=view, fields_at=fields_at, fields_end=fields_end)
 
 
 _HEADS = {t: b'{"type":"' + t.encode() + b'","object":' for t in ("ADDED", "MODIFIED", "DELETED")}
@@ -226,8 +263,22 @@ class Expired(Exception):
 
 
 def _canonical(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-    """kind and apiVersion first, then metadata, with metadata keys in the Go struct's order."""
+    """kind and apiVersion first, then metadata, with metadata keys in the Go struct's order.
+
+    A rewrite of a stored object usually is so already (a draft keeps the order) and is
+    returned as it is."""
     meta = obj.get("metadata") or {}
+    if obj.get("kind") == info.kind and obj.get("apiVersion") == info.api_version:
+        keys = iter(obj)
+        if next(keys) == "kind" and next(keys) == "apiVersion" and next(keys) == "metadata":
+            order = tuple(meta)
+            in_order = _IN_ORDER.get(order)
+            if in_order is None:
+                if len(_IN_ORDER) >= 4096:
+                    _IN_ORDER.clear()  # key sets are few; a flood of novel ones just resets it
+                in_order = _IN_ORDER[order] = order == tuple(_ordered_keys(order))
+            if in_order:
+                return obj
     ordered_meta = {k: meta[k] for k in _METADATA_ORDER if k in meta}
     if len(ordered_meta) != len(meta):
         ordered_meta.update((k, v) for k, v in meta.items() if k not in ordered_meta)
@@ -240,6 +291,16 @@ def _canonical(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         if k not in out:
             out[k] = v
     return out
+
+
+def _ordered_keys(keys: tuple[str, ...]) -> list[str]:
+    known = [k for k in _METADATA_ORDER if k in keys]
+    return known + [k for k in keys if k not in _METADATA_RANK]
+
+
+_METADATA_RANK = frozenset(_METADATA_ORDER)
+_IN_ORDER: dict[tuple[str, ...], bool] = {}
+"""metadata's keys (in their order) -> whether that is the Go struct's order."""
 
 
 class ObjectStore:
@@ -294,9 +355,9 @@ class ObjectStore:
         meta = obj["metadata"]
         key = (meta.get("namespace", "") if info.namespaced else "", meta["name"])
         previous = self._objects[resource].get(key)
-        obj = _canonical(info, obj)
         self.rv += 1
-        obj["metadata"]["resourceVersion"] = str(self.rv)
+        meta["resourceVersion"] = str(self.rv)  # before ordering: its place is after uid
+        obj = _canonical(info, obj)
         data, fields_at, fields_end = _encode(info, obj)
         stored = Stored(
             data,
@@ -326,17 +387,14 @@ class ObjectStore:
         if previous is None:
             return None
         self.rv += 1
-        final = previous.draft()
-        final["metadata"]["resourceVersion"] = str(self.rv)
-        data, fields_at, fields_end = _encode(self.resources[resource], final)
-        stored = Stored(
-            data,
+        stored = _restamped(previous, self.rv) or _stored_anew(
+            self.resources[resource],
+            previous.draft(entries=False),
             rv=self.rv,
             uid=previous.uid,
             view=previous.view,
-            fields_at=fields_at,
-            fields_end=fields_end,
         )
+        final = stored.draft(entries=False)
         entry = WatchEntry(
             rv=self.rv,
             resource=resource,

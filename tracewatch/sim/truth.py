@@ -95,25 +95,40 @@ class GroundTruth:
             u for u, ident in self._identity.items() if resource is None or ident[0] == resource
         ]
 
-    async def wait_for(self, uid: str, key: str, *, timeout: float) -> int:
-        """The instant of `key` on `uid`, waiting up to `timeout` s; raises TimeoutError."""
+    def future(self, uid: str, key: str) -> asyncio.Future[int]:
+        """A future resolved with the instant of `key` on `uid` (already resolved if known).
+
+        Cheaper than a task awaiting `wait_for` when a callback reacts to the
+        transition (the churn scenario watches thousands); `forget` it if abandoned.
+        """
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         known = self._times.get(uid, {}).get(key)
         if known is not None:
-            return known
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._waiters[(uid, key)].append(future)
-        # A timer on the future itself: cheaper than asyncio.wait_for (two per churned pod).
-        timer = loop.call_later(timeout, _expire, future)
+            future.set_result(known)
+        else:
+            self._waiters[(uid, key)].append(future)
+        return future
+
+    def forget(self, uid: str, key: str, future: asyncio.Future[int]) -> None:
+        """Stop tracking an abandoned `future(uid, key)`."""
+        waiters = self._waiters.get((uid, key))
+        if waiters and future in waiters:
+            waiters.remove(future)
+            if not waiters:
+                del self._waiters[(uid, key)]
+
+    async def wait_for(self, uid: str, key: str, *, timeout: float) -> int:
+        """The instant of `key` on `uid`, waiting up to `timeout` s; raises TimeoutError."""
+        future = self.future(uid, key)
+        if future.done():
+            return future.result()
+        # A timer on the future itself: cheaper than asyncio.wait_for.
+        timer = asyncio.get_running_loop().call_later(timeout, _expire, future)
         try:
             return await future
         finally:
             timer.cancel()
-            waiters = self._waiters.get((uid, key))
-            if waiters and future in waiters:
-                waiters.remove(future)
-                if not waiters:
-                    del self._waiters[(uid, key)]
+            self.forget(uid, key, future)
 
 
 def _expire(future: asyncio.Future[int]) -> None:

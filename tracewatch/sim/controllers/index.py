@@ -30,6 +30,9 @@ class OwnerIndex:
         uid = meta.get("uid")
         if not uid:
             return
+        refs = meta.get("ownerReferences")
+        if not refs and type_ == "MODIFIED" and uid not in self._owners and uid in self._objects:
+            return  # the common write: nothing to relink
         node: Node = (resource, (meta.get("namespace", ""), meta["name"]))
         for owner in self._owners.pop(uid, ()):
             deps = self._dependents.get(owner)
@@ -41,7 +44,7 @@ class OwnerIndex:
             self._objects.pop(uid, None)
             return
         self._objects[uid] = node
-        owners = tuple(ref["uid"] for ref in meta.get("ownerReferences") or () if ref.get("uid"))
+        owners = tuple(ref["uid"] for ref in refs if ref.get("uid")) if refs else ()
         if owners:
             self._owners[uid] = owners
             for owner in owners:
