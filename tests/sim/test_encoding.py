@@ -27,22 +27,28 @@ def _registry() -> Registry:
 def _running_pod(registry: Registry) -> Stored:
     """A pod written three times by two managers (so its managedFields has two entries)."""
     registry.create("pods", pod_manifest("web"), namespace="ns", manager="kubectl", at_ns=AT)
+    _kubelet_status_write(registry, ready=True)
+    return _kubelet_status_write(registry, ready=True)
+
+
+def _kubelet_status_write(registry: Registry, *, ready: bool) -> Stored:
+    """The kubelet marks the pod Running (and Ready) through /status."""
 
     def run(obj: dict[str, Any]) -> None:
         obj["status"]["phase"] = "Running"
-        obj["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+        if ready:
+            obj["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
 
-    for _ in range(2):
-        stored = registry.update(
-            "pods",
-            namespace="ns",
-            name="web",
-            mutate=run,
-            manager="kubelet",
-            at_ns=AT,
-            subresource="status",
-            fields=lambda obj: {"f:status": fields_v1(obj["status"])},
-        )
+    stored = registry.update(
+        "pods",
+        namespace="ns",
+        name="web",
+        mutate=run,
+        manager="kubelet",
+        at_ns=AT,
+        subresource="status",
+        fields=lambda obj: {"f:status": fields_v1(obj["status"])},
+    )
     assert stored is not None
     return stored
 
@@ -120,31 +126,13 @@ def test_every_version_puts_resource_version_after_uid() -> None:
     created = registry.create(
         "pods", pod_manifest("web"), namespace="ns", manager="kubectl", at_ns=AT
     )
-    later = _running_pod_update(registry)
+    later = _kubelet_status_write(registry, ready=False)
     order = ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"]
     for stored in (created, later):
         keys = list(stored.obj["metadata"])
         assert [k for k in keys if k in order] == order
         assert keys[-1] == "managedFields"
         assert stored.fields_end > stored.fields_at > 0  # managedFields split out each time
-
-
-def _running_pod_update(registry: Registry) -> Stored:
-    def run(obj: dict[str, Any]) -> None:
-        obj["status"]["phase"] = "Running"
-
-    stored = registry.update(
-        "pods",
-        namespace="ns",
-        name="web",
-        mutate=run,
-        manager="kubelet",
-        at_ns=AT,
-        subresource="status",
-        fields=lambda obj: {"f:status": fields_v1(obj["status"])},
-    )
-    assert stored is not None
-    return stored
 
 
 def test_a_write_recording_no_fields_keeps_managed_fields_and_orders_new_metadata() -> None:
