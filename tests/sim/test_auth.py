@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import aiohttp
+import pytest
 
 from tracewatch.sim import SimCluster, pod_manifest
+from tracewatch.sim.errors import ApiError
 
 
 def _session(sim: SimCluster, token: str | None) -> aiohttp.ClientSession:
@@ -56,7 +58,6 @@ async def test_readonly_token_reads_and_watches(sim: SimCluster) -> None:
 async def test_readonly_token_gets_403_on_writes(sim: SimCluster) -> None:
     """Create and delete with the read-only token are Forbidden and change nothing."""
     await sim.create("pods", pod_manifest("keep"))
-    rv = sim.store.rv
     async with _session(sim, sim.readonly_token) as http:
         async with http.post("/api/v1/namespaces/default/pods", json=pod_manifest("p")) as response:
             created = await response.json()
@@ -70,4 +71,8 @@ async def test_readonly_token_gets_403_on_writes(sim: SimCluster) -> None:
     assert deleted["code"] == 403
     assert deleted["details"] == {"name": "keep", "kind": "pods"}
     assert deleted["message"].startswith('pods "keep" is forbidden')
-    assert sim.store.rv == rv
+    # The scheduler and kubelet go on writing "keep"; the refused writes left no trace.
+    with pytest.raises(ApiError) as missing:
+        sim.get("pods", "p")
+    assert missing.value.code == 404
+    assert "deletionTimestamp" not in sim.get("pods", "keep")["metadata"]
