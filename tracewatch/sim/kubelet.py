@@ -23,7 +23,7 @@ from typing import Any
 
 from tracewatch.sim.behaviour import behaviour_of
 from tracewatch.sim.events import EventRecorder, Ref
-from tracewatch.sim.kubelet_containers import ContainerRuns
+from tracewatch.sim.kubelet_containers import ContainerRuns, mark_not_ready
 from tracewatch.sim.objects import fields_v1, image_size, node_ip
 from tracewatch.sim.options import SimOptions
 from tracewatch.sim.registry import Registry
@@ -72,10 +72,6 @@ def image_id(image: str) -> str:
     """A stable repo digest for the image."""
     repo = runtime_image(image).rsplit(":", 1)[0] if "@" not in image else image.split("@")[0]
     return f"{repo}@sha256:{hashlib.sha256(image.encode()).hexdigest()}"
-
-
-def _unready_message(names: list[str]) -> str:
-    return f"containers with unready status: [{' '.join(names)}]"
 
 
 def _status_fields(obj: dict[str, Any]) -> dict[str, Any]:
@@ -254,15 +250,7 @@ class Kubelet(ContainerRuns):
                 ]
             else:
                 set_condition(status, type_="Initialized", value="True", at_ns=at)
-            for type_ in ("Ready", "ContainersReady"):
-                set_condition(
-                    status,
-                    type_=type_,
-                    value="False",
-                    at_ns=at,
-                    reason="ContainersNotReady",
-                    message=_unready_message(containers),
-                )
+            mark_not_ready(status, unready=containers, at=at)
             status["hostIP"] = self._ip
             status["hostIPs"] = [{"ip": self._ip}]
             status["startTime"] = rfc3339(at)
@@ -394,7 +382,7 @@ class Kubelet(ContainerRuns):
         at = now_ns()
         truth.record(uid, f"container_started:{cname}", at)
         self._event(pod, at, "Started", f"Started container {cname}", cname)
-        container_id = f"containerd://{self._rng.getrandbits(256):064x}"
+        container_id = self._container_id()
 
         def running(obj: dict[str, Any], status: dict[str, Any]) -> None:
             for cs in status["containerStatuses"]:

@@ -48,8 +48,17 @@ from tracewatch.sim.views import PodForKubelet, view
 COMPONENT = "kubelet"
 
 
-def unready_message(names: list[str]) -> str:
-    return f"containers with unready status: [{' '.join(names)}]"
+def mark_not_ready(status: dict[str, Any], *, unready: list[str], at: int) -> None:
+    """Ready and ContainersReady False, naming the unready containers (ContainersNotReady)."""
+    for type_ in ("Ready", "ContainersReady"):
+        set_condition(
+            status,
+            type_=type_,
+            value="False",
+            at_ns=at,
+            reason="ContainersNotReady",
+            message=f"containers with unready status: [{' '.join(unready)}]",
+        )
 
 
 def _terminated(cs: dict[str, Any], *, code: int, at: int) -> dict[str, Any]:
@@ -92,6 +101,27 @@ class ContainerRuns:
         raise NotImplementedError
 
     # events
+
+    def _container_id(self) -> str:
+        return f"containerd://{self._rng.getrandbits(256):064x}"
+
+    def _announce_start(
+        self, pod: Ref, at: int, container: dict[str, Any], path: str, *, pulled: bool
+    ) -> str:
+        """The Events of a container (re)started from a present image; its new container id."""
+        cname = container["name"]
+        if pulled:
+            self._warn(
+                pod,
+                at,
+                "Pulled",
+                f'Container image "{container["image"]}" already present on machine',
+                path,
+                warning=False,
+            )
+        self._warn(pod, at, "Created", f"Created container: {cname}", path, warning=False)
+        self._warn(pod, at, "Started", f"Started container {cname}", path, warning=False)
+        return self._container_id()
 
     def _warn(
         self, pod: Ref, at: int, reason: str, message: str, field_path: str, *, warning: bool = True
@@ -153,18 +183,7 @@ class ContainerRuns:
             at = now_ns()
             if attempt == 0:
                 truth.record(uid, f"init_started:{cname}", at)
-            else:
-                self._warn(
-                    pod,
-                    at,
-                    "Pulled",
-                    f'Container image "{container["image"]}" already present on machine',
-                    path,
-                    warning=False,
-                )
-            self._warn(pod, at, "Created", f"Created container: {cname}", path, warning=False)
-            self._warn(pod, at, "Started", f"Started container {cname}", path, warning=False)
-            container_id = f"containerd://{self._rng.getrandbits(256):064x}"
+            container_id = self._announce_start(pod, at, container, path, pulled=attempt > 0)
 
             def running(
                 obj: dict[str, Any], status: dict[str, Any], at: int = at, cid: str = container_id
@@ -312,19 +331,12 @@ class ContainerRuns:
                 if cs["name"] in names and "running" in cs.get("state", {}):
                     cs["ready"] = True
             all_ready = all(cs.get("ready") for cs in statuses)
-            unready = [cs["name"] for cs in statuses if not cs.get("ready")]
-            for type_ in ("Ready", "ContainersReady"):
-                if all_ready:
+            if all_ready:
+                for type_ in ("Ready", "ContainersReady"):
                     set_condition(status, type_=type_, value="True", at_ns=at)
-                else:
-                    set_condition(
-                        status,
-                        type_=type_,
-                        value="False",
-                        at_ns=at,
-                        reason="ContainersNotReady",
-                        message=unready_message(unready),
-                    )
+            else:
+                unready = [cs["name"] for cs in statuses if not cs.get("ready")]
+                mark_not_ready(status, unready=unready, at=at)
 
         if self._write_status(namespace, name, uid, at, ready) is None:
             return
@@ -384,15 +396,7 @@ class ContainerRuns:
                     )
                 else:
                     unready = [cs["name"] for cs in statuses if not cs.get("ready")]
-                    for type_ in ("Ready", "ContainersReady"):
-                        set_condition(
-                            status,
-                            type_=type_,
-                            value="False",
-                            at_ns=at,
-                            reason="ContainersNotReady",
-                            message=unready_message(unready),
-                        )
+                    mark_not_ready(status, unready=unready, at=at)
 
             if self._write_status(namespace, name, uid, at, exited) is None:
                 return
@@ -417,17 +421,7 @@ class ContainerRuns:
         if pod is None:
             return False
         at = now_ns()
-        self._warn(
-            pod,
-            at,
-            "Pulled",
-            f'Container image "{container["image"]}" already present on machine',
-            path,
-            warning=False,
-        )
-        self._warn(pod, at, "Created", f"Created container: {cname}", path, warning=False)
-        self._warn(pod, at, "Started", f"Started container {cname}", path, warning=False)
-        container_id = f"containerd://{self._rng.getrandbits(256):064x}"
+        container_id = self._announce_start(pod, at, container, path, pulled=True)
 
         def running(obj: dict[str, Any], status: dict[str, Any]) -> None:
             for cs in status.get("containerStatuses", ()):
