@@ -231,15 +231,19 @@ class Engine:
         return found or None
 
     def skip_history(self, kind: str, uid: str, key: str, *, end_ns: int, at_ns: int) -> bool:
-        # The same test `_emit` applies, taken before anything is allocated: 100k idle pods
+        # `_emit`'s test, taken before anything is allocated: 100k idle pods
         # listed at start-up never become lifecycles, timeouts or scheduled emissions.
         assert not self._by_kind[kind].keeps_history
-        if end_ns >= at_ns - self.options.backfill_ns:
+        if not self._before_backfill(end_ns=end_ns, first_seen_ns=at_ns):
             return False
         self.counters["lifecycles.skipped_history"] += 1
         self._mark_emitted(uid, key)
         self._pending_events.pop(uid, None)
         return True
+
+    def _before_backfill(self, *, end_ns: int, first_seen_ns: int) -> bool:
+        """Ended before we first looked, and before the back-fill window: not ours to emit."""
+        return end_ns < first_seen_ns - self.options.backfill_ns
 
     def forget(self, uid: str) -> None:
         self._gone.add(uid)
@@ -355,8 +359,7 @@ class Engine:
         placement = self._place(lc)
         self._mark_emitted(uid, key)
         spans: list[SpanRecord] = []
-        # Ended before we first looked, and before the back-fill window: not ours to emit.
-        if lc.end.ns < lc.first_seen_ns - self.options.backfill_ns:
+        if self._before_backfill(end_ns=lc.end.ns, first_seen_ns=lc.first_seen_ns):
             self.counters["lifecycles.skipped_history"] += 1
         else:
             owner = self._nesting_owner(lc, placement)
