@@ -383,6 +383,7 @@ class Kubelet(ContainerRuns):
         truth.record(uid, f"container_started:{cname}", at)
         self._event(pod, at, "Started", f"Started container {cname}", cname)
         container_id = self._container_id()
+        phase = [""]
 
         def running(obj: dict[str, Any], status: dict[str, Any]) -> None:
             for cs in status["containerStatuses"]:
@@ -394,11 +395,11 @@ class Kubelet(ContainerRuns):
                     cs["started"] = True
             if all("waiting" not in cs["state"] for cs in status["containerStatuses"]):
                 status["phase"] = "Running"
+            phase[0] = status.get("phase", "")
 
-        written = self._write_status(namespace, name, uid, at, running)
-        if written is None:
+        if self._write_status(namespace, name, uid, at, running) is None:
             return False
-        if written.view.fields["status.phase"] == "Running":
+        if phase[0] == "Running":
             truth.record(uid, "running", at)
         return True
 

@@ -136,7 +136,7 @@ class PlacementCache:
 
     def __init__(self) -> None:
         self._nodes: dict[str, _Node] = {}
-        self._requests: dict[str, tuple[int, tuple[float, float]]] = {}
+        self._usage: dict[str, tuple[int, str, float, float]] = {}
 
     def node(self, name: str, stored: Stored) -> _Node:
         known = self._nodes.get(name)
@@ -144,15 +144,20 @@ class PlacementCache:
             known = self._nodes[name] = _Node(stored)
         return known
 
-    def requests(self, stored: Stored) -> tuple[float, float]:
-        """The pod's summed cpu and memory requests."""
-        known = self._requests.get(stored.uid)
+    def usage(self, stored: Stored) -> tuple[str, float, float]:
+        """The node a pod holds resources on ("" if none: unbound or finished), and its
+        summed cpu and memory requests."""
+        known = self._usage.get(stored.uid)
         if known is None or known[0] != stored.rv:
-            known = self._requests[stored.uid] = (stored.rv, _requests(stored.obj))
-        return known[1]
+            pod = stored.obj
+            node_name = (pod.get("spec") or {}).get("nodeName") or ""
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                node_name = ""
+            known = self._usage[stored.uid] = (stored.rv, node_name, *_requests(pod))
+        return known[1], known[2], known[3]
 
     def forget_pod(self, uid: str) -> None:
-        self._requests.pop(uid, None)
+        self._usage.pop(uid, None)
 
 
 def evaluate(
@@ -202,10 +207,8 @@ def evaluate(
     used: dict[str, tuple[float, float]] = {}
     if cpu or mem:
         for other in store.items("pods"):
-            view = other.view.fields
-            node_name = view.get("spec.nodeName", "")
-            if node_name and view.get("status.phase") not in ("Succeeded", "Failed"):
-                c, m = cache.requests(other)
+            node_name, c, m = cache.usage(other)
+            if node_name:
                 u = used.get(node_name, (0.0, 0.0))
                 used[node_name] = (u[0] + c, u[1] + m)
     failures: Counter[str] = Counter()

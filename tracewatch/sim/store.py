@@ -80,7 +80,7 @@ class Stored:
     `,"managedFields":[...]` sits in `data` (0, 0: not split out).
     """
 
-    __slots__ = ("data", "fields_at", "fields_end", "rv", "uid", "view")
+    __slots__ = ("_view", "data", "fields_at", "fields_end", "info", "rv", "uid")
 
     def __init__(
         self,
@@ -88,16 +88,30 @@ class Stored:
         *,
         rv: int,
         uid: str,
-        view: Selectable,
+        info: ResourceInfo,
+        view: Selectable | None = None,
         fields_at: int = 0,
         fields_end: int = 0,
     ) -> None:
         self.data = data
         self.rv = rv
         self.uid = uid
-        self.view = view
+        self.info = info
+        self._view = view
         self.fields_at = fields_at
         self.fields_end = fields_end
+
+    @property
+    def view(self) -> Selectable:
+        """What selectors match against, worked out on first need.
+
+        Most writes are never matched against a selector (watchers and lists
+        without one, Events nobody filters), so this is not paid on every write.
+        """
+        view = self._view
+        if view is None:
+            view = self._view = selectable(self.info, orjson.loads(self.data))
+        return view
 
     @property
     def obj(self) -> dict[str, Any]:
@@ -165,19 +179,22 @@ def _restamped(stored: Stored, rv: int) -> Stored | None:
         data[:at] + new + data[at + len(old) :],
         rv=rv,
         uid=stored.uid,
-        view=stored.view,
+        info=stored.info,
+        view=stored._view,
         fields_at=stored.fields_at + shift,
         fields_end=stored.fields_end + shift,
     )
 
 
 def _stored_anew(
-    info: ResourceInfo, obj: dict[str, Any], *, rv: int, uid: str, view: Selectable
+    info: ResourceInfo, obj: dict[str, Any], *, rv: int, uid: str, view: Selectable | None
 ) -> Stored:
     """`obj` (canonical) stored at resourceVersion `rv`."""
     obj["metadata"]["resourceVersion"] = str(rv)
     data, fields_at, fields_end = _encode(info, obj)
-    return Stored(data, rv=rv, uid=uid, view=view, fields_at=fields_at, fields_end=fields_end)
+    return Stored(
+        data, rv=rv, uid=uid, info=info, view=view, fields_at=fields_at, fields_end=fields_end
+    )
 
 
 _HEADS = {t: b'{"type":"' + t.encode() + b'","object":' for t in ("ADDED", "MODIFIED", "DELETED")}
@@ -187,17 +204,7 @@ _TAIL = b"}\n"
 class WatchEntry:
     """One write as watchers see it: the object's bytes, shared by every watcher, and views."""
 
-    __slots__ = (
-        "_retyped_deletion",
-        "data",
-        "namespace",
-        "prev_data",
-        "prev_view",
-        "resource",
-        "rv",
-        "type",
-        "view",
-    )
+    __slots__ = ("_retyped_deletion", "namespace", "previous", "resource", "rv", "stored", "type")
 
     def __init__(
         self,
@@ -206,20 +213,28 @@ class WatchEntry:
         resource: str,
         type_: str,
         namespace: str,
-        data: bytes,
-        view: Selectable,
-        prev_data: bytes | None,
-        prev_view: Selectable | None,
+        stored: Stored,
+        previous: Stored | None,
     ) -> None:
         self.rv = rv
         self.resource = resource
         self.type = type_
         self.namespace = namespace
-        self.data = data
-        self.view = view
-        self.prev_data = prev_data
-        self.prev_view = prev_view
+        self.stored = stored
+        self.previous = previous
         self._retyped_deletion: bytes | None = None
+
+    @property
+    def data(self) -> bytes:
+        return self.stored.data
+
+    @property
+    def view(self) -> Selectable:
+        return self.stored.view
+
+    @property
+    def prev_view(self) -> Selectable | None:
+        return None if self.previous is None else self.previous.view
 
     def pieces(self, type_: str) -> tuple[bytes, bytes, bytes]:
         """The watch line announcing this write as `type_` (selectors may retype it), in pieces.
@@ -229,13 +244,13 @@ class WatchEntry:
         resourceVersion (as the real watch cache does); that content is encoded
         once, on first need. Any other retyping keeps the current content.
         """
-        if type_ == "DELETED" and self.type != "DELETED" and self.prev_data is not None:
+        if type_ == "DELETED" and self.type != "DELETED" and self.previous is not None:
             if self._retyped_deletion is None:
-                old = orjson.loads(self.prev_data)
+                old = orjson.loads(self.previous.data)
                 old["metadata"]["resourceVersion"] = str(self.rv)
                 self._retyped_deletion = orjson.dumps(old)
             return _HEADS[type_], self._retyped_deletion, _TAIL
-        return _HEADS[type_], self.data, _TAIL
+        return _HEADS[type_], self.stored.data, _TAIL
 
     def line(self, type_: str) -> bytes:
         return b"".join(self.pieces(type_))
@@ -363,7 +378,7 @@ class ObjectStore:
             data,
             rv=self.rv,
             uid=meta.get("uid", ""),
-            view=selectable(info, obj),
+            info=info,
             fields_at=fields_at,
             fields_end=fields_end,
         )
@@ -373,10 +388,8 @@ class ObjectStore:
             resource=resource,
             type_="MODIFIED" if previous is not None else "ADDED",
             namespace=key[0],
-            data=stored.data,
-            view=stored.view,
-            prev_data=previous.data if previous is not None else None,
-            prev_view=previous.view if previous is not None else None,
+            stored=stored,
+            previous=previous,
         )
         self._publish(entry, obj)
         return stored
@@ -392,7 +405,7 @@ class ObjectStore:
             previous.draft(entries=False),
             rv=self.rv,
             uid=previous.uid,
-            view=previous.view,
+            view=previous._view,
         )
         final = stored.draft(entries=False)
         entry = WatchEntry(
@@ -400,10 +413,8 @@ class ObjectStore:
             resource=resource,
             type_="DELETED",
             namespace=key[0],
-            data=stored.data,
-            view=stored.view,
-            prev_data=previous.data,
-            prev_view=previous.view,
+            stored=stored,
+            previous=previous,
         )
         self._publish(entry, final)
         return stored
