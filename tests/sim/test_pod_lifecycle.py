@@ -9,6 +9,8 @@ import aiohttp
 
 from tests.sim.conftest import MakeSim, read_lines
 from tracewatch.sim import Latency, SimCluster, pod_manifest
+from tracewatch.sim.objects import fields_v1
+from tracewatch.sim.registry import owned_part
 from tracewatch.sim.timestamps import micro_time, rfc3339
 
 TWO_CONTAINERS = [
@@ -200,6 +202,23 @@ async def test_kubelet_events_are_legacy_recorder_events(make_sim: MakeSim) -> N
     assert 50 <= int(match.group(1)) <= int(match.group(2)) < 1000
     assert created["message"] == "Created container: main"
     assert started["message"] == "Started container main"
+
+
+async def test_event_managed_fields_name_exactly_the_fields_the_recorder_set(
+    make_sim: MakeSim,
+) -> None:
+    """Each Event's managedFields entry lists its own fields (recorders reuse sets by shape)."""
+    sim = await make_sim(nodes=1)
+    _, rv = await _start_pod(sim, pod_manifest("web-1", image="nginx:1.27"))
+    events = [e["object"] for e in await _replay(sim, "events", rv)]
+    assert {e["source"].get("component") for e in events} == {None, "kubelet"}
+    for event in events:
+        [entry] = event["metadata"]["managedFields"]
+        assert entry["manager"] == event["reportingComponent"]
+        assert entry["fieldsV1"] == fields_v1(owned_part(event)), event["reason"]
+        assert set(entry["fieldsV1"]["f:involvedObject"]) == {
+            f"f:{k}" for k in event["involvedObject"]
+        }
 
 
 async def test_image_already_on_the_node_is_not_pulled(make_sim: MakeSim) -> None:

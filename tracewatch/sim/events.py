@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tracewatch.sim.registry import Registry
+from tracewatch.sim.objects import fields_v1
+from tracewatch.sim.registry import Registry, owned_part
 from tracewatch.sim.store import Stored
 from tracewatch.sim.timestamps import event_name, micro_time, rfc3339
 
@@ -60,6 +61,22 @@ class EventRecorder:
 
     def __init__(self, *, registry: Registry) -> None:
         self._registry = registry
+        self._fields: dict[tuple[tuple[str, ...], ...], dict[str, Any]] = {}
+        """An event's FieldsV1 set by its keys and its maps' keys (all else is scalar)."""
+
+    def _create(self, event: dict[str, Any], *, about: Ref, at_ns: int, component: str) -> Stored:
+        shape = (tuple(event), tuple(event["involvedObject"]), tuple(event["source"]))
+        fields = self._fields.get(shape)
+        if fields is None:
+            fields = self._fields[shape] = fields_v1(owned_part(event))
+        return self._registry.create(
+            "events",
+            event,
+            namespace=about.namespace,
+            manager=component,
+            at_ns=at_ns,
+            fields=fields,
+        )
 
     def legacy(
         self,
@@ -75,6 +92,8 @@ class EventRecorder:
     ) -> Stored:
         """A client-go (core/v1) event, e.g. the kubelet's Pulling/Pulled/Created/Started."""
         event = {
+            "kind": "Event",
+            "apiVersion": "v1",
             "metadata": {"name": event_name(about.name, at_ns), "namespace": about.namespace},
             "involvedObject": about.involved(field_path=field_path),
             "reason": reason,
@@ -89,9 +108,7 @@ class EventRecorder:
             "reportingComponent": component,
             "reportingInstance": host,
         }
-        return self._registry.create(
-            "events", event, namespace=about.namespace, manager=component, at_ns=at_ns
-        )
+        return self._create(event, about=about, at_ns=at_ns, component=component)
 
     def structured(
         self,
@@ -107,6 +124,8 @@ class EventRecorder:
     ) -> Stored:
         """An events.k8s.io/v1 event (e.g. the scheduler's Scheduled) as core/v1 shows it."""
         event = {
+            "kind": "Event",
+            "apiVersion": "v1",
             "metadata": {"name": event_name(about.name, at_ns), "namespace": about.namespace},
             "involvedObject": about.involved(),
             "reason": reason,
@@ -120,6 +139,4 @@ class EventRecorder:
             "reportingComponent": component,
             "reportingInstance": instance,
         }
-        return self._registry.create(
-            "events", event, namespace=about.namespace, manager=component, at_ns=at_ns
-        )
+        return self._create(event, about=about, at_ns=at_ns, component=component)

@@ -82,6 +82,14 @@ def _new_uid() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def owned_part(obj: dict[str, Any]) -> dict[str, Any]:
+    """What the creator of `obj` set and so manages: all but server-owned metadata and status."""
+    owned = {k: v for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata", "status")}
+    meta = obj.get("metadata") or {}
+    owned_meta = {k: meta[k] for k in ("labels", "annotations") if k in meta}
+    return {"metadata": owned_meta, **owned} if owned_meta else owned
+
+
 _UNKNOWN_RESOURCE = "the server could not find the requested resource"
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 _POLICY_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
@@ -194,8 +202,14 @@ class Registry:
         namespace: str | None,
         manager: str,
         at_ns: int | None = None,
+        fields: dict[str, Any] | None = None,
     ) -> Stored:
-        """Validate, default, stamp metadata and store a new object; `obj` is taken over."""
+        """Validate, default, stamp metadata and store a new object; `obj` is taken over.
+
+        `fields` is the FieldsV1 set of what the writer set, if it knows it (a
+        component writing the same shape each time keeps its own); it is worked
+        out from `obj` otherwise.
+        """
         info = self.info(resource)
         if "create" not in info.verbs:
             raise ApiError(
@@ -249,22 +263,16 @@ class Registry:
             objects.default_namespace(obj)
         uid = _new_uid()
         meta["uid"] = uid
+        meta["resourceVersion"] = ""  # the store stamps it; here it stands in its Go struct place
         if info.has_generation:
             meta["generation"] = 1
         meta["creationTimestamp"] = rfc3339(at)
         defaults.apply_defaults(resource, obj)
-        owned = {
-            k: v for k, v in obj.items() if k not in ("kind", "apiVersion", "metadata", "status")
-        }
-        owned_meta = {k: meta[k] for k in ("labels", "annotations") if k in meta}
-        if owned_meta:
-            owned = {"metadata": owned_meta, **owned}
+        if fields is None:
+            fields = objects.fields_v1(owned_part(obj))
         meta["managedFields"] = [
             objects.managed_fields_entry(
-                manager=manager,
-                at_ns=at,
-                fields=objects.fields_v1(owned),
-                api_version=info.api_version,
+                manager=manager, at_ns=at, fields=fields, api_version=info.api_version
             )
         ]
         stored = self.store.put(resource, obj)
