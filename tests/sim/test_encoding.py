@@ -94,6 +94,54 @@ def test_writes_through_drafts_keep_other_managers_field_sets() -> None:
     }
 
 
+def test_status_writes_are_spliced_into_the_bytes_a_full_encoding_gives() -> None:
+    """A /status write stores exactly the bytes a full write of the same object would."""
+    registry = _registry()
+    first = _running_pod(registry)
+    assert first.status_at > first.fields_end > 0  # status split out too
+    spliced = _kubelet_status_write(registry, ready=False)
+    assert spliced.status_at > spliced.fields_end
+    assert spliced.data[spliced.status_at :].startswith(b',"status":{')
+    assert spliced.data[spliced.fields_at :].startswith(b',"managedFields":[')
+    full = registry.store.put("pods", spliced.draft())  # encoded whole, no splice
+    assert full.data.replace(
+        f'"resourceVersion":"{full.rv}"'.encode(), f'"resourceVersion":"{spliced.rv}"'.encode()
+    ) == spliced.data
+    assert (full.fields_at, full.fields_end, full.status_at) == (
+        spliced.fields_at,
+        spliced.fields_end,
+        spliced.status_at,
+    )
+
+
+def test_status_writes_keep_the_stored_spec_and_take_metadata() -> None:
+    """Like the real status strategies: spec changes are dropped, annotations are taken."""
+    registry = _registry()
+    before = _running_pod(registry).obj
+
+    def meddle(obj: dict[str, Any]) -> None:
+        obj["spec"]["containers"][0]["image"] = "changed:1"
+        obj["metadata"]["annotations"] = {"note": "set through /status"}
+        obj["status"]["phase"] = "Succeeded"
+
+    stored = registry.update(
+        "pods",
+        namespace="ns",
+        name="web",
+        mutate=meddle,
+        manager="kubelet",
+        at_ns=AT,
+        subresource="status",
+        fields=lambda obj: {"f:status": fields_v1(obj["status"])},
+    )
+    assert stored is not None
+    after = stored.obj
+    assert after["spec"] == before["spec"]
+    assert after["status"]["phase"] == "Succeeded"
+    assert after["metadata"]["annotations"] == {"note": "set through /status"}
+    assert list(after["metadata"])[-1] == "managedFields"
+
+
 def test_removal_announces_the_last_state_at_a_new_version() -> None:
     """The DELETED entry carries the object's last bytes, only its resourceVersion moved."""
     registry = _registry()

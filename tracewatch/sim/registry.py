@@ -14,7 +14,8 @@ In-process API for the control plane (controllers call these; nothing here await
   fields=None, uid=None) -> Stored | None`: `mutate(obj)` on a private copy, then stored.
   With `subresource=None`, `metadata.generation` is bumped iff `spec` changed; uid and
   creationTimestamp are kept whatever `mutate` does. The caller is trusted to touch only
-  what its subresource owns ("status", "binding": no generation bump). `fields(obj)` gives
+  what its subresource owns ("binding": no generation bump); with "status" only `.status`
+  (and managedFields) of the mutated copy is stored, as on the real server. `fields(obj)` gives
   the FieldsV1 recorded under `manager` in managedFields. None if the object is gone (or is
   another incarnation than `uid`).
 - `update_status(resource, *, namespace, name, mutate, manager, at_ns=None, uid=None)`:
@@ -385,6 +386,8 @@ class Registry:
                 subresource=subresource,
                 api_version=info.api_version,
             )
+        if subresource == "status":
+            return self.store.put_status(resource, key, current, obj)
         return self.commit(resource, key, obj, finalizing=finalizing, at_ns=at_ns)
 
     def commit(
@@ -434,7 +437,7 @@ class Registry:
             subresource="status",
             api_version=info.api_version,
         )
-        return self.store.put(resource, obj)
+        return self.store.put_status(resource, key, current, obj)
 
     def replace(
         self,

@@ -59,8 +59,17 @@ _ENTRIES = msgspec.json.Encoder()
 """Encodes managedFields: a draft's `msgspec.Raw` fieldsV1 go back as they were, with no
 Python callback (entries hold only strings and sets: the bytes are orjson's)."""
 _FIELDS_KEY = b',"managedFields":'
-_HEAD_LENGTHS: dict[str, int] = {}
-"""Per resource, the length of `{"kind":..,"apiVersion":..,"metadata":` (see `_encode`)."""
+_STATUS_KEY = b',"status":'
+_OBJECT_HEADS: dict[str, bytes] = {}
+
+
+def _head(info: ResourceInfo) -> bytes:
+    """How the resource's canonical bytes start: `{"kind":..,"apiVersion":..,"metadata":`."""
+    head = _OBJECT_HEADS.get(info.name)
+    if head is None:
+        head = _OBJECT_HEADS[info.name] = info.item_prefix + b'"metadata":'
+    return head
+
 
 
 def _encoded(value: Any) -> Any:
@@ -77,10 +86,11 @@ class Stored:
     the process lifetime would make every garbage-collector pass slow, which
     throttles every write. `obj` decodes a private copy on demand; `draft` a
     cheaper one for writers. `fields_at`..`fields_end` is where
-    `,"managedFields":[...]` sits in `data` (0, 0: not split out).
+    `,"managedFields":[...]` sits in `data` (0, 0: not split out); `status_at`
+    where `,"status":{...}` starts, the last key (0: not split out).
     """
 
-    __slots__ = ("_view", "data", "fields_at", "fields_end", "info", "rv", "uid")
+    __slots__ = ("_view", "data", "fields_at", "fields_end", "info", "rv", "status_at", "uid")
 
     def __init__(
         self,
@@ -92,6 +102,7 @@ class Stored:
         view: Selectable | None = None,
         fields_at: int = 0,
         fields_end: int = 0,
+        status_at: int = 0,
     ) -> None:
         self.data = data
         self.rv = rv
@@ -100,6 +111,7 @@ class Stored:
         self._view = view
         self.fields_at = fields_at
         self.fields_end = fields_end
+        self.status_at = status_at
 
     @property
     def view(self) -> Selectable:
@@ -139,28 +151,39 @@ class Stored:
         return obj
 
 
-def _encode(info: ResourceInfo, obj: dict[str, Any]) -> tuple[bytes, int, int]:
-    """The canonical object's bytes, and where its managedFields sit (see `Stored`).
+def _encode(info: ResourceInfo, obj: dict[str, Any]) -> tuple[bytes, int, int, int]:
+    """The canonical object's bytes, where its managedFields sit and where its status starts.
 
     managedFields is written separately and spliced in as the last key of
-    metadata (its place in the Go struct), so its span is known without a search.
+    metadata (its place in the Go struct), so its span is known without a search;
+    so is a status, the last key (see `ObjectStore.put_status`).
     """
     meta = obj["metadata"]
     entries = meta.get("managedFields")
-    if not entries or len(meta) < 2 or next(reversed(meta)) != "managedFields":
-        return orjson.dumps(obj, default=_encoded), 0, 0
+    if (
+        info.name == "events"  # written once, hardly ever drafted: not worth splitting
+        or not entries
+        or len(meta) < 2
+        or next(reversed(meta)) != "managedFields"
+    ):
+        return orjson.dumps(obj, default=_encoded), 0, 0, 0
     del meta["managedFields"]
     meta_json = orjson.dumps(meta)
     meta["managedFields"] = entries
     fields_json = _ENTRIES.encode(entries)
     obj["metadata"] = orjson.Fragment(meta_json[:-1] + _FIELDS_KEY + fields_json + b"}")
+    status = obj.get("status")
+    status_json = b""
+    if status.__class__ is dict and next(reversed(obj)) == "status":
+        status_json = orjson.dumps(status)
+        obj["status"] = orjson.Fragment(status_json)
     data = orjson.dumps(obj)
     obj["metadata"] = meta
-    head = _HEAD_LENGTHS.get(info.name)
-    if head is None:
-        head = _HEAD_LENGTHS[info.name] = len(info.item_prefix) + len(b'"metadata":')
-    start = head + len(meta_json) - 1
-    return data, start, start + len(_FIELDS_KEY) + len(fields_json)
+    if status_json:
+        obj["status"] = status
+    start = len(_head(info)) + len(meta_json) - 1
+    status_at = len(data) - 1 - len(status_json) - len(_STATUS_KEY) if status_json else 0
+    return data, start, start + len(_FIELDS_KEY) + len(fields_json), status_at
 
 
 def _restamped(stored: Stored, rv: int) -> Stored | None:
@@ -174,15 +197,16 @@ def _restamped(stored: Stored, rv: int) -> Stored | None:
     at = data.find(old)
     if at < 0 or (stored.fields_end and at > stored.fields_at):
         return None
-    shift = len(new) - len(old) if stored.fields_end else 0
+    shift = len(new) - len(old)
     return Stored(
         data[:at] + new + data[at + len(old) :],
         rv=rv,
         uid=stored.uid,
         info=stored.info,
         view=stored._view,
-        fields_at=stored.fields_at + shift,
-        fields_end=stored.fields_end + shift,
+        fields_at=stored.fields_at + shift if stored.fields_end else 0,
+        fields_end=stored.fields_end + shift if stored.fields_end else 0,
+        status_at=stored.status_at + shift if stored.status_at else 0,
     )
 
 
@@ -191,9 +215,16 @@ def _stored_anew(
 ) -> Stored:
     """`obj` (canonical) stored at resourceVersion `rv`."""
     obj["metadata"]["resourceVersion"] = str(rv)
-    data, fields_at, fields_end = _encode(info, obj)
+    data, fields_at, fields_end, status_at = _encode(info, obj)
     return Stored(
-        data, rv=rv, uid=uid, info=info, view=view, fields_at=fields_at, fields_end=fields_end
+        data,
+        rv=rv,
+        uid=uid,
+        info=info,
+        view=view,
+        fields_at=fields_at,
+        fields_end=fields_end,
+        status_at=status_at,
     )
 
 
@@ -373,7 +404,7 @@ class ObjectStore:
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)  # before ordering: its place is after uid
         obj = _canonical(info, obj)
-        data, fields_at, fields_end = _encode(info, obj)
+        data, fields_at, fields_end, status_at = _encode(info, obj)
         stored = Stored(
             data,
             rv=self.rv,
@@ -381,7 +412,55 @@ class ObjectStore:
             info=info,
             fields_at=fields_at,
             fields_end=fields_end,
+            status_at=status_at,
         )
+        return self._written(resource, key, stored, previous, obj)
+
+    def put_status(self, resource: str, key: Key, current: Stored, obj: dict[str, Any]) -> Stored:
+        """A /status write of `obj`, a draft of `current` (the stored object).
+
+        Every real status strategy keeps the stored spec whatever the writer sent;
+        so does this, splicing the stored bytes of everything between metadata
+        and status (the spec) between the newly encoded metadata and status.
+        """
+        info = self.resources[resource]
+        status = obj.get("status")
+        if not current.status_at or status.__class__ is not dict:
+            return self.put(resource, obj)
+        obj = _canonical(info, obj)
+        meta = obj["metadata"]
+        entries = meta.get("managedFields")
+        if not entries or next(reversed(meta)) != "managedFields":
+            return self.put(resource, obj)
+        self.rv += 1
+        meta["resourceVersion"] = str(self.rv)
+        del meta["managedFields"]
+        meta_json = orjson.dumps(meta)
+        meta["managedFields"] = entries
+        fields_json = _ENTRIES.encode(entries)
+        data = current.data
+        head = b"".join((_head(info), meta_json[:-1], _FIELDS_KEY))
+        middle = data[current.fields_end : current.status_at]  # "}" closing metadata, the spec
+        fields_end = len(head) + len(fields_json)
+        stored = Stored(
+            b"".join((head, fields_json, middle, _STATUS_KEY, orjson.dumps(status), b"}")),
+            rv=self.rv,
+            uid=current.uid,
+            info=info,
+            fields_at=len(head) - len(_FIELDS_KEY),
+            fields_end=fields_end,
+            status_at=fields_end + len(middle),
+        )
+        return self._written(resource, key, stored, current, obj)
+
+    def _written(
+        self,
+        resource: str,
+        key: Key,
+        stored: Stored,
+        previous: Stored | None,
+        obj: dict[str, Any],
+    ) -> Stored:
         self._objects[resource][key] = stored
         entry = WatchEntry(
             rv=self.rv,
