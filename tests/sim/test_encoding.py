@@ -6,6 +6,8 @@ import random
 import uuid
 from typing import Any
 
+import orjson
+
 from tracewatch.sim.manifests import pod_manifest
 from tracewatch.sim.objects import fields_v1
 from tracewatch.sim.registry import Registry
@@ -117,19 +119,21 @@ def test_status_writes_are_spliced_into_the_bytes_a_full_encoding_gives() -> Non
 def test_status_writes_keep_the_stored_spec_and_take_metadata() -> None:
     """Like the real status strategies: spec changes are dropped, annotations are taken."""
     registry = _registry()
-    before = _running_pod(registry).obj
+    claim = {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}}
+    registry.create("persistentvolumeclaims", claim, namespace="ns", manager="kubectl")
+    before = registry.get("persistentvolumeclaims", namespace="ns", name="data").obj
 
     def meddle(obj: dict[str, Any]) -> None:
-        obj["spec"]["containers"][0]["image"] = "changed:1"
+        obj["spec"]["resources"]["requests"]["storage"] = "9Gi"
         obj["metadata"]["annotations"] = {"note": "set through /status"}
-        obj["status"]["phase"] = "Succeeded"
+        obj["status"]["phase"] = "Bound"
 
     stored = registry.update(
-        "pods",
+        "persistentvolumeclaims",
         namespace="ns",
-        name="web",
+        name="data",
         mutate=meddle,
-        manager="kubelet",
+        manager="pv-controller",
         at_ns=AT,
         subresource="status",
         fields=lambda obj: {"f:status": fields_v1(obj["status"])},
@@ -137,9 +141,20 @@ def test_status_writes_keep_the_stored_spec_and_take_metadata() -> None:
     assert stored is not None
     after = stored.obj
     assert after["spec"] == before["spec"]
-    assert after["status"]["phase"] == "Succeeded"
+    assert after["status"]["phase"] == "Bound"
     assert after["metadata"]["annotations"] == {"note": "set through /status"}
     assert list(after["metadata"])[-1] == "managedFields"
+
+
+def test_a_pods_status_draft_leaves_only_the_spec_encoded() -> None:
+    """The draft a pod's /status write gets is the object, spec still in its stored bytes."""
+    stored = _running_pod(_registry())
+    draft = stored.status_draft()
+    assert isinstance(draft["spec"], orjson.Fragment)
+    assert orjson.loads(orjson.dumps(draft["spec"])) == stored.obj["spec"]
+    assert _without_field_sets(draft | {"spec": stored.obj["spec"]}) == _without_field_sets(
+        stored.obj
+    )
 
 
 def test_removal_announces_the_last_state_at_a_new_version() -> None:

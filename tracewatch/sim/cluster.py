@@ -69,6 +69,8 @@ class SimCluster:
                 "namespaces", {"metadata": {"name": name}}, namespace=None, manager="kube-apiserver"
             )
         self.kubelets: dict[str, Kubelet] = {}
+        self._bound: dict[str, str] = {}
+        """Pod uid -> its node, once seen bound (nodeName never changes after)."""
         for index, node in enumerate(nodes, start=1):
             images = (*self.options.preloaded_images, *self.options.node_images.get(node, ()))
             self.registry.create(
@@ -109,7 +111,17 @@ class SimCluster:
         """The simulated kube-controller-manager (ReplicaSet, Deployment, ... controllers)."""
 
     def _route_to_kubelet(self, type_: str, pod: dict[str, Any]) -> None:
-        kubelet = self.kubelets.get((pod.get("spec") or {}).get("nodeName") or "")
+        uid = pod["metadata"]["uid"]
+        node = self._bound.get(uid)
+        if node is None:
+            spec = pod.get("spec")
+            # A Fragment: a /status write, which cannot bind the pod (see store.Listener).
+            node = spec.get("nodeName") if spec.__class__ is dict else None
+            if node:
+                self._bound[uid] = node
+        if type_ == "DELETED":
+            self._bound.pop(uid, None)
+        kubelet = self.kubelets.get(node or "")
         if kubelet is not None:
             kubelet.on_pod(type_, pod)
 

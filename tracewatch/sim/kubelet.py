@@ -269,7 +269,7 @@ class Kubelet(ContainerRuns):
                     "imageID": "",
                     "started": False,
                 }
-                for c in obj["spec"]["containers"]
+                for c in pod["spec"]["containers"]
             ]
 
         if self._write_status(namespace, name, uid, at, accept) is None:

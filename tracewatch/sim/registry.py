@@ -339,11 +339,16 @@ class Registry:
         current = self.store.get(resource, key)
         if current is None or (uid is not None and current.uid != uid):
             return None
+        entries = fields is not None
         return self._update(
             info,
             key,
             current,
-            current.draft(entries=fields is not None),
+            # A pod's /status write leaves spec encoded: its listeners read only metadata
+            # and status there (see `Listener`), and the stored spec is kept anyway.
+            current.status_draft(entries=entries)
+            if subresource == "status" and resource == "pods"
+            else current.draft(entries=entries),
             mutate=mutate,
             manager=manager,
             at_ns=at_ns,
