@@ -114,6 +114,13 @@ async def test_pod_status_writes_follow_the_real_components(make_sim: MakeSim) -
     kubelet = [m for m in ready["metadata"]["managedFields"] if m["manager"] == "kubelet"]
     assert kubelet[0]["subresource"] == "status"
     assert kubelet[0]["time"] == rfc3339(truth["ready"])
+    # As real kubelets' entries show: containerStatuses and hostIPs are atomic lists,
+    # conditions and podIPs keyed by their merge keys.
+    status_set = kubelet[0]["fieldsV1"]["f:status"]
+    assert status_set["f:containerStatuses"] == {} and status_set["f:hostIPs"] == {}
+    assert set(status_set["f:conditions"]) == {f'k:{{"type":"{t}"}}' for t in cond}
+    [pod_ip] = ready["status"]["podIPs"]
+    assert set(status_set["f:podIPs"]) == {f'k:{{"ip":"{pod_ip["ip"]}"}}'}
 
 
 async def test_ground_truth_orders_every_transition(make_sim: MakeSim) -> None:

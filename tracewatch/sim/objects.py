@@ -18,6 +18,11 @@ from tracewatch.sim.timestamps import rfc3339
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 """k8s.io/apimachinery's utilrand alphabet (no vowels, no look-alikes)."""
 _LIST_KEYS = ("name", "type", "containerPort", "ip", "mountPath", "key")
+_ATOMIC_LISTS = frozenset(
+    ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses", "hostIPs")
+)
+"""Lists the API schema makes atomic (no merge key): owned whole, `f:<name>: {}`, as the
+real kubelet's managedFields show them."""
 _SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 _POD_SPEC_ORDER = (
     "volumes",
@@ -109,7 +114,7 @@ def _map_set(value: dict[str, Any]) -> dict[str, Any]:
         cls = v.__class__
         if cls is dict:
             out["f:" + k] = _map_set(v) if v else _EMPTY
-        elif cls is list:
+        elif cls is list and k not in _ATOMIC_LISTS:
             out["f:" + k] = _list_set(v)
         else:
             out["f:" + k] = _EMPTY
