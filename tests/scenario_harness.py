@@ -35,6 +35,19 @@ class Traced:
         return [s for s in self.spans if s.parent_span_id == parent.span_id]
 
 
+async def wait_watching(sim: SimCluster, pipeline: Pipeline) -> None:
+    """Until every informer's watch is open on the simulator.
+
+    Ready means listed (as client-go's HasSynced); the watches open a moment
+    later. An object written in between is seen only when its watch replays it,
+    late by the connection set-up, which tests comparing times with the truth
+    must not mistake for the pipeline's own error.
+    """
+    resources = {informer.resource.name for informer in pipeline.informers}
+    while not all(sim.store.subscribers(resource) for resource in resources):
+        await asyncio.sleep(0.01)
+
+
 async def run_traced(
     tmp_path: Path,
     scenario: str,
@@ -59,6 +72,7 @@ async def run_traced(
             try:
                 async with asyncio.timeout(timeout):
                     await pipeline.wait_ready()
+                    await wait_watching(sim, pipeline)
                     result = await run_scenario(sim, scenario, **params)
                     while pipeline.engine.tracked:
                         await asyncio.sleep(0.05)

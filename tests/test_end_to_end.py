@@ -15,6 +15,7 @@ from tracewatch.kube.connection import ApiConnection
 from tracewatch.sim import SimCluster, SimOptions, pod_manifest
 
 from .receivers import GrpcReceiver, ReceivedSpan
+from .scenario_harness import wait_watching
 
 TOLERANCE_NS = 100_000_000
 PODS = {"pulled-1": "nginx:1.27", "pulled-2": "redis:7.4", "cached-1": "busybox:1.36"}
@@ -46,6 +47,7 @@ async def _run_scenario(tmp_path: Path) -> tuple[list[ReceivedSpan], dict[str, d
             running = asyncio.create_task(pipeline.run(stop))
             async with asyncio.timeout(10):
                 await pipeline.wait_ready()
+                await wait_watching(sim, pipeline)
             uids = {}
             for name, image in PODS.items():
                 created = await sim.create(
