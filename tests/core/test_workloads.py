@@ -213,6 +213,25 @@ def test_nesting_does_not_depend_on_cross_type_delivery_order() -> None:
         assert sorted((s.name, s.trace_id, s.span_id, s.parent_span_id) for s in got) == reference
 
 
+def test_drain_lets_an_owner_leave_without_its_running_child() -> None:
+    """On shutdown a completed rollout whose pod is still starting is emitted, without the pod."""
+    deps, rss, pods = rollout_stream()
+    unfinished = [o for o in pods if not (o.obj.metadata.uid == "p2" and o is pods[-1])]
+    engine = Engine(options=EngineOptions(settle_delay_ns=500 * MS))
+    out: list[SpanRecord] = []
+    for o in sorted(deps + rss + unfinished, key=lambda o: o.observed_at_ns):
+        out += engine.observe(o)
+    assert not _named(out, "k8s.RolloutDeployment")  # still waiting for p2
+    out += engine.drain()
+    [rollout] = _named(out, "k8s.RolloutDeployment")
+    [scale] = _named(out, "k8s.ScaleReplicaSet")
+    [create] = _named(out, "k8s.CreatePod")
+    assert create.attribute("k8s.pod.uid") == "p1"
+    assert create.parent_span_id == scale.span_id and scale.parent_span_id == rollout.span_id
+    assert engine.tracked == 1  # p2's startup stays open, unreported
+    check_invariants(out)
+
+
 def test_new_generation_supersedes_unfinished_rollout() -> None:
     """Gen 2 before gen 1 finished: gen 1 ends superseded at gen 2's start, gen 2 links to it,
     and pods created after the change belong to the new trace."""

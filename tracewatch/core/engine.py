@@ -172,7 +172,9 @@ class Engine:
         out: list[SpanRecord] = []
         while self._emit_heap:
             _, _, uid, key = heapq.heappop(self._emit_heap)
-            out.extend(self._emit(uid, key))
+            # No time passes in a drain: a lifecycle waiting for a running child would wait
+            # (and be rescheduled) forever; it leaves without the child instead.
+            out.extend(self._emit(uid, key, wait=False))
         return out
 
     # -- the Ledger trackers use ----------------------------------------------------------------
@@ -341,15 +343,15 @@ class Engine:
         # The owner left or was cut short: only a child that ended inside it still fits.
         return lc.end is not None and self._fits(lc, owner)
 
-    def _emit(self, uid: str, key: str) -> list[SpanRecord]:
+    def _emit(self, uid: str, key: str, *, wait: bool = True) -> list[SpanRecord]:
         lc = self._open.get(uid, {}).get(key)
         if lc is None:
             return []
         assert lc.end is not None
-        if self._waits_for_children(lc):
+        if wait and self._waits_for_children(lc):
             self._schedule(lc, self.now_ns + max(self.options.settle_delay_ns, SECOND_NS // 2))
             return []
-        out = self._emit_ended_children(lc)
+        out = self._emit_ended_children(lc, wait=wait)
         open_ = self._open[uid]
         del open_[key]
         if not open_:
@@ -422,7 +424,7 @@ class Engine:
                 return True
         return False
 
-    def _emit_ended_children(self, lc: Lifecycle) -> list[SpanRecord]:
+    def _emit_ended_children(self, lc: Lifecycle, *, wait: bool) -> list[SpanRecord]:
         """Children that ended but are still settling leave with their owner, inside it."""
         out: list[SpanRecord] = []
         children = self._children.get(lc.uid)
@@ -436,7 +438,7 @@ class Engine:
                 and child.end is not None
                 and self._place(child).parent_span_id == mine
             ):
-                out.extend(self._emit(uid, key))
+                out.extend(self._emit(uid, key, wait=wait))
         return out
 
     def _owner_bounds(self, owner: Lifecycle) -> tuple[int, int | None]:
