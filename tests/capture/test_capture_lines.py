@@ -51,6 +51,36 @@ def test_offsets_and_short_fractions_are_understood() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2024-05-01T10:00:00.123456789Z",
+        "2024-05-01T10:00:00.000000000Z",
+        "2024-05-01T12:00:00.123456789+02:00",
+        "2024-05-01T10:00:00.5Z",
+        "2024-05-01T10:00:00Z",
+    ],
+)
+def test_recorded_line_gets_the_receipt_time_parse_observed_at_gives(stamp: str) -> None:
+    """Whatever form observedAt takes, a recorded line carries exactly its parsed instant."""
+    line = orjson.dumps({"observedAt": stamp, "type": "ADDED", "object": POD})
+    for _ in range(2):  # the second parse of a second comes from the memo
+        parsed = parse_capture_line(line)
+        assert parsed.observation is not None
+        assert parsed.observation.observed_at_ns == parse_observed_at(stamp)
+
+
+def test_recorded_line_with_a_bad_fraction_is_refused() -> None:
+    """Nine fraction characters that are not all digits are no receipt time, even in a
+    second whose start is already known."""
+    good, bad = "2024-05-01T10:00:00.123456789Z", "2024-05-01T10:00:00.12345678xZ"
+    assert parse_capture_line(
+        orjson.dumps({"observedAt": good, "type": "ADDED", "object": POD})
+    ).observation
+    with pytest.raises(CaptureLineError, match="RFC 3339"):
+        parse_capture_line(orjson.dumps({"observedAt": bad, "type": "ADDED", "object": POD}))
+
+
 def test_writer_adds_kind_to_list_items_and_keeps_the_object() -> None:
     """A list item (no kind/apiVersion) gets both; the rest of the object is kept whole."""
     out = io.BytesIO()

@@ -48,6 +48,16 @@ def test_rejects_garbage_and_naive_times(text: str | None) -> None:
     assert parse_timestamp_ns(text) is None
 
 
+def test_repeated_whole_seconds_parse_the_same_every_time() -> None:
+    """A whole-second time answered from the memo equals its first, computed parse."""
+    texts = [format_timestamp_ns(T + i * 61 * SECOND_NS)[:19] + "Z" for i in range(50)]
+    first = [parse_timestamp_ns(text) for text in texts]
+    assert first == [T + i * 61 * SECOND_NS for i in range(50)]
+    assert [parse_timestamp_ns(text) for text in texts] == first
+    assert parse_timestamp_ns("2019-13-25T04:55:12Z") is None  # no memo for a non-time
+    assert parse_timestamp_ns("2019-13-25T04:55:12Z") is None
+
+
 def test_format_round_trips() -> None:
     """format_timestamp_ns writes RFC 3339 with nanoseconds that parses back exactly."""
     assert format_timestamp_ns(T + 7) == "2019-06-25T04:55:12.000000007Z"

@@ -101,7 +101,7 @@ def test_event_line_decodes_to_event_snapshot() -> None:
     assert decoded.obj.involved_object.uid == "p-1"
     assert decoded.obj.involved_object.resource_version == "70"
     assert decoded.obj.event_time == "2024-05-01T10:00:00.123456Z"
-    assert decoded.obj.reporting_component == "default-scheduler"
+    assert (decoded.obj.reason, decoded.obj.type, decoded.obj.count) == ("Scheduled", "Normal", 1)
 
 
 @pytest.mark.parametrize("resource", sorted(SNAPSHOT_TYPES))

@@ -52,10 +52,18 @@ _SECONDS: dict[str, int] = {}
 _SECONDS_LIMIT = 4096
 
 
+# ns of each whole-second "YYYY-MM-DDTHH:MM:SSZ" seen (the form of every object Time): one
+# lookup answers most parses. Bounded like _SECONDS.
+_WHOLE_SECONDS: dict[str, int] = {}
+
+
 def parse_timestamp_ns(value: str | None) -> int | None:
     """RFC 3339 API timestamp (Time or MicroTime) to ns since the epoch; None if absent or bad."""
     if not value:
         return None
+    whole = _WHOLE_SECONDS.get(value)
+    if whole is not None:
+        return whole
     # Fast path for the forms the API server writes: 2024-01-02T03:04:05Z and .123456Z
     if len(value) >= 20 and value[4] == "-" and value[10] == "T" and value[-1] == "Z":
         head = value[:19]
@@ -68,7 +76,10 @@ def parse_timestamp_ns(value: str | None) -> int | None:
                 _SECONDS.clear()
             _SECONDS[head] = secs
         if len(value) == 20:
-            return secs * SECOND_NS
+            if len(_WHOLE_SECONDS) >= _SECONDS_LIMIT:
+                _WHOLE_SECONDS.clear()
+            whole = _WHOLE_SECONDS[value] = secs * SECOND_NS
+            return whole
         frac = value[20:-1]
         if value[19] != "." or not frac.isdigit():
             return None

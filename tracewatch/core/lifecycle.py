@@ -14,13 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from msgspec import Struct
+
 from tracewatch.core.clock import Instant
 from tracewatch.core.spans import Outcome, SpanLink, SpanRecord
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """Where a lifecycle's top span sits: its trace, its parent (b"" for a root) and its own id."""
+class Placement(Struct, frozen=True, gc=False):
+    """Where a lifecycle's top span sits: its trace, its parent (b"" for a root) and its own id.
+
+    A Struct outside the GC (it holds only bytes and links): one per lifecycle.
+    """
 
     trace_id: bytes
     parent_span_id: bytes

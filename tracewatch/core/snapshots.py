@@ -35,7 +35,6 @@ class ObjectMeta(_Compact):
     creation_timestamp: str | None = None
     deletion_timestamp: str | None = None
     deletion_grace_period_seconds: int | None = None
-    labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
     owner_references: tuple[OwnerReference, ...] = ()
 
@@ -115,9 +114,6 @@ class ContainerState(_Compact):
 
 class ContainerStatus(_Compact):
     name: str = ""
-    image: str = ""
-    ready: bool = False
-    started: bool | None = None
     restart_count: int = 0
     state: ContainerState = ContainerState()
     last_state: ContainerState = ContainerState()
@@ -147,11 +143,6 @@ class ObjectReference(_Compact):
     field_path: str = ""
 
 
-class EventSource(_Compact):
-    component: str = ""
-    host: str = ""
-
-
 class Event(_Compact):
     """A core/v1 Event (the events.k8s.io/v1 fields appear here under their v1 names)."""
 
@@ -163,14 +154,6 @@ class Event(_Compact):
     count: int = 0
     event_time: str | None = None
     first_timestamp: str | None = None
-    last_timestamp: str | None = None
-    source: EventSource = EventSource()
-    reporting_component: str = ""
-    action: str = ""
-
-
-class LabelSelector(_Compact):
-    match_labels: dict[str, str] | None = None
 
 
 class ReplicaSetSpec(_Compact):

@@ -96,7 +96,9 @@ def _span_field(span: SpanRecord) -> bytes:
         parts = [b"\x0a\x10", trace_id, b"\x12\x08", span_id]
     else:
         parts = [length_delimited(b"\x0a", trace_id), length_delimited(b"\x12", span_id)]
-    if parent:
+    if len(parent) == 8:
+        parts += (b"\x22\x08", parent)
+    elif parent:
         parts.append(length_delimited(b"\x22", parent))
     parts.append(_name_field(span.name))
     parts.append(_KIND_FIELD)

@@ -191,7 +191,7 @@ class ResourceDecoder:
         kind = envelope.type
         if kind in _OBJECT_EVENTS:
             obj = envelope.object
-            return WatchLine(type=kind, resource_version=obj.metadata.resource_version, obj=obj)
+            return WatchLine(kind, obj.metadata.resource_version, obj)
         if kind == "BOOKMARK":
             # A bookmark's object carries only metadata.resourceVersion (and annotations).
             rv = envelope.object.metadata.resource_version

@@ -69,6 +69,11 @@ def open_lifecycle(
 ) -> Lifecycle:
     """Open a lifecycle of the object `meta` describes: its controller owner and any
     trace context come from the object; the ledger starts tracking it."""
+    owner_uid = ""
+    for owner in meta.owner_references:
+        if owner.controller:
+            owner_uid = owner.uid
+            break
     lifecycle = Lifecycle(
         kind=kind,
         key=key,
@@ -77,7 +82,7 @@ def open_lifecycle(
         name=meta.name,
         start=start,
         first_seen_ns=at_ns,
-        owner_uid=next((o.uid for o in meta.owner_references if o.controller), ""),
+        owner_uid=owner_uid,
         owner_hint=owner_hint,
         context=ledger.context_for(meta),
         state=state,
