@@ -11,8 +11,9 @@ Two recorders exist in Kubernetes and both are visible to tracewatch:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from tracewatch.sim.objects import fields_v1
 from tracewatch.sim.registry import Registry, owned_part
@@ -20,9 +21,12 @@ from tracewatch.sim.store import Stored
 from tracewatch.sim.timestamps import event_name, micro_time, rfc3339
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Ref:
-    """The object an event is about, at the resourceVersion the emitting component holds."""
+class Ref(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """The object an event is about, at the resourceVersion the emitting component holds.
+
+    A Struct: one is made for nearly every event and kubelet step, and a frozen
+    dataclass's __init__ (object.__setattr__ per field) was a measurable share of that.
+    """
 
     namespace: str
     name: str

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import random
 from collections.abc import Coroutine
@@ -69,6 +70,7 @@ def runtime_image(image: str) -> str:
     return f"docker.io/{image}"
 
 
+@functools.lru_cache(maxsize=1024)
 def image_id(image: str) -> str:
     """A stable repo digest for the image."""
     repo = runtime_image(image).rsplit(":", 1)[0] if "@" not in image else image.split("@")[0]

@@ -69,10 +69,14 @@ class GroundTruth:
 
     def record(self, uid: str, key: str, ns: int) -> None:
         """Record that `key` happened to object `uid` at `ns`; a repeat keeps the first instant."""
-        times = self._times.setdefault(uid, {})
-        if key in times:
+        times = self._times.get(uid)
+        if times is None:
+            times = self._times[uid] = {}
+        elif key in times:
             return
         times[key] = ns
+        if not self._waiters:
+            return
         for future in self._waiters.pop((uid, key), ()):
             if not future.done():
                 future.set_result(ns)
