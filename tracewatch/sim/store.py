@@ -74,7 +74,6 @@ def _head(info: ResourceInfo) -> bytes:
     return head
 
 
-
 def _encoded(value: Any) -> Any:
     """orjson's fallback: a draft's still-encoded fieldsV1 is written back as it was."""
     if value.__class__ is msgspec.Raw:
