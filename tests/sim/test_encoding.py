@@ -41,12 +41,19 @@ def _kubelet_status_write(registry: Registry, *, ready: bool) -> Stored:
         if ready:
             obj["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
 
+    return _status_write(registry, "pods", "web", run, manager="kubelet")
+
+
+def _status_write(
+    registry: Registry, resource: str, name: str, mutate: Any, *, manager: str
+) -> Stored:
+    """A /status write recording the whole status as `manager`'s fields."""
     stored = registry.update(
-        "pods",
+        resource,
         namespace="ns",
-        name="web",
-        mutate=run,
-        manager="kubelet",
+        name=name,
+        mutate=mutate,
+        manager=manager,
         at_ns=AT,
         subresource="status",
         fields=lambda obj: {"f:status": fields_v1(obj["status"])},
@@ -128,18 +135,9 @@ def test_status_writes_keep_the_stored_spec_and_take_metadata() -> None:
         obj["metadata"]["annotations"] = {"note": "set through /status"}
         obj["status"]["phase"] = "Bound"
 
-    stored = registry.update(
-        "persistentvolumeclaims",
-        namespace="ns",
-        name="data",
-        mutate=meddle,
-        manager="pv-controller",
-        at_ns=AT,
-        subresource="status",
-        fields=lambda obj: {"f:status": fields_v1(obj["status"])},
-    )
-    assert stored is not None
-    after = stored.obj
+    after = _status_write(
+        registry, "persistentvolumeclaims", "data", meddle, manager="pv-controller"
+    ).obj
     assert after["spec"] == before["spec"]
     assert after["status"]["phase"] == "Bound"
     assert after["metadata"]["annotations"] == {"note": "set through /status"}
