@@ -14,8 +14,8 @@ In-process API for the control plane (controllers call these; nothing here await
   fields=None, uid=None) -> Stored | None`: `mutate(obj)` on a private copy, then stored.
   With `subresource=None`, `metadata.generation` is bumped iff `spec` changed; uid and
   creationTimestamp are kept whatever `mutate` does. The caller is trusted to touch only
-  what its subresource owns ("binding": no generation bump); with "status" only `.status`
-  (and managedFields) of the mutated copy is stored, as on the real server. `fields(obj)` gives
+  what its subresource owns ("binding": no generation bump); with "status" the stored spec
+  is kept whatever `mutate` does, as the real status strategies keep it. `fields(obj)` gives
   the FieldsV1 recorded under `manager` in managedFields. None if the object is gone (or is
   another incarnation than `uid`).
 - `update_status(resource, *, namespace, name, mutate, manager, at_ns=None, uid=None)`:
