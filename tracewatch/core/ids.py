@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from hashlib import blake2b
 
-_ZERO_SPAN_ID = bytes(8)
-
 
 def trace_id(*, uid: str, lifecycle: str) -> bytes:
     """16 bytes from the root object's uid and its lifecycle key (e.g. "create", "gen-3")."""
@@ -22,9 +20,7 @@ def span_id(*, name: str, discriminator: str = "") -> bytes:
     Independent of the trace id on purpose: a subtree that has to move to a trace of
     its own (its owner ended before it did) keeps every span id and parent link.
     """
-    digest = blake2b(f"{name}/{discriminator}".encode(), digest_size=8).digest()
-    # Called once per span: the all-zero test inline, not through _nonzero.
-    return digest if digest != _ZERO_SPAN_ID else b"\x01" + digest[1:]
+    return _nonzero(blake2b(f"{name}/{discriminator}".encode(), digest_size=8).digest())
 
 
 def _nonzero(digest: bytes) -> bytes:
