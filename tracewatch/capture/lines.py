@@ -44,24 +44,12 @@ def parse_observed_at(text: str) -> int:
     return ns
 
 
-# ns at the start of each recorded "YYYY-MM-DDTHH:MM:SS" seen (a capture's receipt times
-# share their second with hundreds of others); bounded, cleared when full.
-_STAMP_SECONDS: dict[bytes, int] = {}
-_STAMP_SECONDS_LIMIT = 4096
-
-
 def _recorded_ns(stamp: bytes) -> int:
-    """`parse_observed_at` of a recorded receipt time, without decoding or re-slicing the
-    usual form (`format_observed_at`'s: nine digits, Z); any other form goes the general way."""
+    """`parse_observed_at` of a recorded receipt time, the usual form (`format_observed_at`'s:
+    nine digits, Z) without the general parser; any other form goes the general way."""
     if len(stamp) == 30 and stamp[19] == 0x2E and stamp[29] == 0x5A:  # "." and "Z"
-        head = stamp[:19]
-        secs_ns = _STAMP_SECONDS.get(head)
-        if secs_ns is None:
-            whole = parse_timestamp_ns(head.decode() + "Z")
-            if whole is not None:
-                if len(_STAMP_SECONDS) >= _STAMP_SECONDS_LIMIT:
-                    _STAMP_SECONDS.clear()
-                secs_ns = _STAMP_SECONDS[head] = whole
+        # The whole second comes from the core clock's memo of seconds already seen.
+        secs_ns = parse_timestamp_ns(stamp[:19].decode() + "Z")
         fraction = stamp[20:29]
         if secs_ns is not None and fraction.isdigit():  # bytes: ASCII digits only
             return secs_ns + int(fraction)
