@@ -162,3 +162,19 @@ async def test_static_volume_is_bound_by_the_controller(make_sim: MakeSim) -> No
     assert volume["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] == "yes"
     assert sim.get("persistentvolumeclaims", "static")["spec"]["volumeName"] == "static-1"
     assert "provisioning_started" not in sim.truth.times(pvc["metadata"]["uid"])
+
+
+async def test_claim_naming_no_class_gets_the_default_class_on_create(make_sim: MakeSim) -> None:
+    """DefaultStorageClass admission: a nil storageClassName becomes the default class's name;
+    an explicit "" (no class) and a named class are left as sent."""
+    sim = await make_sim(**CONTROL)
+    created = {
+        name: await sim.create("persistentvolumeclaims", pvc_manifest(name, storage_class=cls))
+        for name, cls in (("unnamed", None), ("none", ""), ("fast", "fast"))
+    }
+    classes = {name: obj["spec"]["storageClassName"] for name, obj in created.items()}
+    assert classes == {"unnamed": "standard", "none": "", "fast": "fast"}
+    stored = sim.get("persistentvolumeclaims", "unnamed")
+    assert stored["spec"]["storageClassName"] == "standard"
+    # Attributed to the creating request's manager, as mutating admission is.
+    assert "f:storageClassName" in stored["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]

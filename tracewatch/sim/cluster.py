@@ -48,7 +48,12 @@ class SimCluster:
         self.rng = random.Random(self.options.seed)
         self.truth = GroundTruth()
         self.store = ObjectStore(resources=RESOURCES, history_size=self.options.history_size)
-        self.registry = Registry(store=self.store, truth=self.truth, rng=self.rng)
+        self.registry = Registry(
+            store=self.store,
+            truth=self.truth,
+            rng=self.rng,
+            storage_classes=self.options.storage_classes,
+        )
         self.token = self.options.token or secrets.token_urlsafe(32)
         self.readonly_token = self.options.readonly_token or secrets.token_urlsafe(32)
         self.url = ""

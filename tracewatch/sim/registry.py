@@ -60,6 +60,7 @@ from tracewatch.sim.paging import Snapshots, decode_continue, encode_continue
 from tracewatch.sim.replacing import awaiting_finalizers
 from tracewatch.sim.resources import ResourceInfo
 from tracewatch.sim.selectors import Selector, parse_label_selector
+from tracewatch.sim.storageclasses import DEFAULT_STORAGE_CLASSES, StorageClass, admit_claim
 from tracewatch.sim.store import Key, ObjectStore, Stored
 from tracewatch.sim.timestamps import NS_PER_S, now_ns, rfc3339
 from tracewatch.sim.truth import GroundTruth
@@ -99,8 +100,16 @@ _POLICY_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
 class Registry:
     """create / get / list / update / delete over an ObjectStore."""
 
-    def __init__(self, *, store: ObjectStore, truth: GroundTruth, rng: random.Random) -> None:
+    def __init__(
+        self,
+        *,
+        store: ObjectStore,
+        truth: GroundTruth,
+        rng: random.Random,
+        storage_classes: tuple[StorageClass, ...] = DEFAULT_STORAGE_CLASSES,
+    ) -> None:
         self.store = store
+        self.storage_classes = storage_classes
         self.truth = truth
         self.rng = rng
         self.snapshots = Snapshots()
@@ -262,6 +271,8 @@ class Registry:
             objects.default_pod(obj, rng=self.rng)
         elif resource == "namespaces":
             objects.default_namespace(obj)
+        elif resource == "persistentvolumeclaims":
+            admit_claim(obj, self.storage_classes)
         uid = _new_uid()
         meta["uid"] = uid
         meta["resourceVersion"] = ""  # the store stamps it; here it stands in its Go struct place

@@ -9,6 +9,7 @@ scheduled (`WaitForFirstConsumer`, the scheduler writes the selected node).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,3 +58,19 @@ def class_for(classes: tuple[StorageClass, ...], name: str | None) -> StorageCla
     if name is None:
         return next((c for c in classes if c.default), None)
     return next((c for c in classes if c.name == name), None)
+
+
+_BETA_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
+
+
+def admit_claim(claim: dict[str, Any], classes: tuple[StorageClass, ...]) -> None:
+    """The DefaultStorageClass admission plugin, in place: a new claim that names no class
+    (neither `spec.storageClassName`, not even "", nor the beta annotation) gets the
+    default class's name written into it, so it reads back as `standard` on kind."""
+    spec = claim.setdefault("spec", {})
+    annotations = (claim.get("metadata") or {}).get("annotations") or {}
+    if spec.get("storageClassName") is not None or annotations.get(_BETA_CLASS_ANNOTATION):
+        return
+    default = class_for(classes, None)
+    if default is not None:
+        spec["storageClassName"] = default.name
