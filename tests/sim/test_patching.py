@@ -11,7 +11,8 @@ from tracewatch.sim.patching import (
     merge_patch,
     strategic_merge_patch,
 )
-from tracewatch.sim.scaling import selector_string
+from tracewatch.sim.printers import format_selector
+from tracewatch.sim.selectors import selector_string
 
 
 def test_merge_patch_rfc7386_examples() -> None:
@@ -82,3 +83,12 @@ def test_label_selector_string_form() -> None:
     }
     assert selector_string(selector) == "app=shop,env in (canary,prod),!legacy,tier=web"
     assert selector_string(None) == ""
+
+
+def test_label_selector_with_an_unknown_operator_cannot_be_rendered() -> None:
+    """LabelSelectorAsSelector fails on an unknown operator; FormatLabelSelector says <error>."""
+    selector = {"matchExpressions": [{"key": "env", "operator": "Near", "values": ["prod"]}]}
+    with pytest.raises(ValueError, match="Near"):
+        selector_string(selector)
+    assert format_selector(selector) == "<error>"
+    assert format_selector({}) == "<none>"

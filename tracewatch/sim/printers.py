@@ -15,6 +15,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tracewatch.sim.selectors import selector_string
 from tracewatch.sim.timestamps import NS_PER_S
 
 Obj = Mapping[str, Any]
@@ -95,32 +96,13 @@ def format_labels(labels: Mapping[str, str] | None) -> str:
     return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
 
 
-def selector_string(selector: Obj | None) -> str:
-    """`LabelSelectorAsSelector(s).String()`: requirements sorted by key; "" matches all/none."""
-    if not selector:
-        return ""
-    requirements: list[tuple[str, str]] = [
-        (key, f"{key}={value}") for key, value in (selector.get("matchLabels") or {}).items()
-    ]
-    for expression in selector.get("matchExpressions") or ():
-        key, operator = expression.get("key", ""), expression.get("operator")
-        values = ",".join(sorted(expression.get("values") or ()))
-        if operator == "In":
-            requirements.append((key, f"{key} in ({values})"))
-        elif operator == "NotIn":
-            requirements.append((key, f"{key} notin ({values})"))
-        elif operator == "Exists":
-            requirements.append((key, key))
-        elif operator == "DoesNotExist":
-            requirements.append((key, f"!{key}"))
-        else:
-            return "<invalid>"
-    return ",".join(text for _, text in sorted(requirements, key=lambda r: r[0]))
-
-
 def format_selector(selector: Obj | None) -> str:
-    """`metav1.FormatLabelSelector`: as `selector_string`, `<none>` when it is empty."""
-    return selector_string(selector) or "<none>"
+    """`metav1.FormatLabelSelector`: as `selector_string`, `<none>` when it is empty,
+    `<error>` when it cannot be converted."""
+    try:
+        return selector_string(selector) or "<none>"
+    except ValueError:
+        return "<error>"
 
 
 def _condition_true(conditions: Iterable[Obj] | None, kind: str) -> bool:

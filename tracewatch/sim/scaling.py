@@ -11,26 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tracewatch.sim.resources import SCALE_API_VERSION
-
-
-def selector_string(selector: dict[str, Any] | None) -> str:
-    """A LabelSelector as `labels.Selector.String()` renders it (requirements sorted by key)."""
-    if not selector:
-        return ""
-    requirements: list[tuple[str, str]] = [
-        (k, f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()
-    ]
-    for expr in selector.get("matchExpressions") or ():
-        key, op = expr.get("key", ""), expr.get("operator", "")
-        values = ",".join(sorted(expr.get("values") or ()))
-        text = {
-            "In": f"{key} in ({values})",
-            "NotIn": f"{key} notin ({values})",
-            "Exists": key,
-            "DoesNotExist": f"!{key}",
-        }.get(op, key)
-        requirements.append((key, text))
-    return ",".join(text for _, text in sorted(requirements))
+from tracewatch.sim.selectors import selector_string
 
 
 def scale_of(obj: dict[str, Any]) -> dict[str, Any]:

@@ -118,6 +118,33 @@ def _label_requirement(text: str) -> Predicate:
     raise bad_request(f"unable to parse requirement: {text.strip()!r}")
 
 
+_OPERATOR_FORMS: dict[str, Callable[[str, str], str]] = {
+    "In": lambda key, values: f"{key} in ({values})",
+    "NotIn": lambda key, values: f"{key} notin ({values})",
+    "Exists": lambda key, _: key,
+    "DoesNotExist": lambda key, _: f"!{key}",
+}
+
+
+def selector_string(selector: dict[str, Any] | None) -> str:
+    """A LabelSelector as `LabelSelectorAsSelector(s).String()` renders it: requirements
+    sorted by key, values sorted; "" for none. ValueError for an operator it does not know
+    (the Go conversion fails there)."""
+    if not selector:
+        return ""
+    requirements = [
+        (key, f"{key}={value}") for key, value in (selector.get("matchLabels") or {}).items()
+    ]
+    for expression in selector.get("matchExpressions") or ():
+        key, operator = expression.get("key", ""), expression.get("operator", "")
+        form = _OPERATOR_FORMS.get(operator)
+        if form is None:
+            raise ValueError(f"{operator!r} is not a valid label selector operator")
+        requirements.append((key, form(key, ",".join(sorted(expression.get("values") or ())))))
+    requirements.sort(key=lambda requirement: requirement[0])
+    return ",".join(text for _, text in requirements)
+
+
 def parse_label_selector(text: str | None) -> Selector:
     """Equality- and set-based label selectors (`a=b,c!=d,e in (f,g),!h`)."""
     if not text:
