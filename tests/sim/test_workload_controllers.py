@@ -7,8 +7,9 @@ import re
 
 from tests.sim.conftest import MakeSim
 from tests.sim.control import CONTROL, events_of, history, owned, update
+from tracewatch.sim.controllers.deployment_status import deployment_status
 from tracewatch.sim.controllers.rollout import fenceposts
-from tracewatch.sim.timestamps import rfc3339
+from tracewatch.sim.timestamps import NS_PER_S, rfc3339
 from tracewatch.sim.workload_manifests import container, deployment_manifest, pod_template
 
 
@@ -273,3 +274,56 @@ async def test_stuck_rollout_reports_progress_deadline_exceeded(make_sim: MakeSi
         "status": "False",
         "reason": "MinimumReplicasUnavailable",
     }
+
+
+def _stalled(*, updated_ago_s: int, deadline_s: int) -> tuple[dict, list[dict], int]:
+    """A Deployment at generation 2 whose new ReplicaSet has made no progress since its
+    Progressing condition was last updated `updated_ago_s` seconds ago."""
+    at_ns = 1_700_000_000 * NS_PER_S
+    then = rfc3339(at_ns - updated_ago_s * NS_PER_S)
+    status = {
+        "observedGeneration": 2,
+        "replicas": 3,
+        "updatedReplicas": 1,
+        "readyReplicas": 2,
+        "availableReplicas": 2,
+        "unavailableReplicas": 1,
+        "conditions": [
+            {
+                "type": "Progressing",
+                "status": "True",
+                "reason": "ReplicaSetUpdated",
+                "lastUpdateTime": then,
+                "lastTransitionTime": then,
+            }
+        ],
+    }
+    d = {
+        "metadata": {"generation": 2},
+        "spec": {"replicas": 2, "progressDeadlineSeconds": deadline_s},
+        "status": status,
+    }
+    new = {"metadata": {"name": "web-new"}, "spec": {"replicas": 1}, "status": {"replicas": 1}}
+    old = {
+        "metadata": {"name": "web-old"},
+        "spec": {"replicas": 2},
+        "status": {"replicas": 2, "availableReplicas": 2, "readyReplicas": 2},
+    }
+    return d, [old, new], at_ns
+
+
+def test_progress_deadline_is_rechecked_then_exceeded_without_progress() -> None:
+    """progress.go: without progress, requeue for when progressDeadlineSeconds since the
+    Progressing lastUpdateTime falls due; past it, Progressing False ProgressDeadlineExceeded."""
+    d, rss, at_ns = _stalled(updated_ago_s=100, deadline_s=600)
+    waiting = deployment_status(d, rss, rss[1], at_ns=at_ns)
+    assert not waiting.timed_out and not waiting.complete
+    assert waiting.recheck_after_s is not None and 500 < waiting.recheck_after_s < 501
+    d, rss, at_ns = _stalled(updated_ago_s=700, deadline_s=600)
+    late = deployment_status(d, rss, rss[1], at_ns=at_ns)
+    assert late.timed_out and late.recheck_after_s is None
+    progressing = [c for c in late.status["conditions"] if c["type"] == "Progressing"]
+    assert [(c["status"], c["reason"]) for c in progressing] == [
+        ("False", "ProgressDeadlineExceeded")
+    ]
+    assert progressing[0]["message"] == 'ReplicaSet "web-new" has timed out progressing.'

@@ -16,7 +16,7 @@ update during an unfinished rollout supersedes it):
   pods first) while at least replicas - maxUnavailable stay available. Each
   scale: `Scaled up|down replica set <rs> to <n> from <m>` (ScalingReplicaSet);
 - Recreate: old RSs to 0, wait until their pods are gone, then the new RS up;
-- status (only written when it changes): observedGeneration, replicas,
+- status (`deployment_status`; only written when it changes): observedGeneration, replicas,
   updatedReplicas, readyReplicas, availableReplicas, unavailableReplicas (all
   omitempty), conditions Available (MinimumReplicasAvailable /
   MinimumReplicasUnavailable) and Progressing (ReplicaSetUpdated on progress,
@@ -49,6 +49,7 @@ from tracewatch.sim.controllers.base import (
     spec_update,
     status_fields,
 )
+from tracewatch.sim.controllers.deployment_status import deployment_status
 from tracewatch.sim.controllers.index import OwnerIndex
 from tracewatch.sim.controllers.rollout import (
     HASH_LABEL,
@@ -61,23 +62,13 @@ from tracewatch.sim.controllers.rollout import (
     without_hash,
 )
 from tracewatch.sim.store import Stored
-from tracewatch.sim.timestamps import NS_PER_S, now_ns
+from tracewatch.sim.timestamps import now_ns
 
 COMPONENT = "deployment-controller"
 MANAGER = "kube-controller-manager"
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
 _SKIPPED_ANNOTATIONS = (REVISION, "kubectl.kubernetes.io/last-applied-configuration")
-_STATUS_ORDER = (
-    "observedGeneration",
-    "replicas",
-    "updatedReplicas",
-    "readyReplicas",
-    "availableReplicas",
-    "unavailableReplicas",
-    "conditions",
-    "collisionCount",
-)
 
 
 class DeploymentController:
@@ -443,110 +434,13 @@ class DeploymentController:
         if stored is None:
             return
         d = stored.obj
-        meta, spec = d["metadata"], d["spec"]
-        uid = stored.uid
-        rss = self._owned(uid)
-        desired = int(spec.get("replicas", 1))
-        _, unavailable_budget = fenceposts(d)
-        available = sum(status_count(rs, "availableReplicas") for rs in rss)
-        values = {
-            "observedGeneration": int(meta.get("generation") or 1),
-            "replicas": sum(status_count(rs, "replicas") for rs in rss),
-            "updatedReplicas": status_count(new, "replicas") if new else 0,
-            "readyReplicas": sum(status_count(rs, "readyReplicas") for rs in rss),
-            "availableReplicas": available,
-            "unavailableReplicas": max(0, sum(replicas_of(rs) for rs in rss) - available),
-        }
-        old_status = d.get("status") or {}
-        conditions = orjson.loads(orjson.dumps(old_status.get("conditions") or []))
-        if available >= desired - unavailable_budget:
-            set_condition(
-                conditions,
-                type_="Available",
-                status="True",
-                reason="MinimumReplicasAvailable",
-                message="Deployment has minimum availability.",
-                at_ns=at,
-                update_time=True,
-            )
-        else:
-            set_condition(
-                conditions,
-                type_="Available",
-                status="False",
-                reason="MinimumReplicasUnavailable",
-                message="Deployment does not have minimum availability.",
-                at_ns=at,
-                update_time=True,
-            )
-        complete = (
-            values["updatedReplicas"] == desired
-            and values["replicas"] == desired
-            and available == desired
-            and values["observedGeneration"] >= int(meta.get("generation") or 1)
-        )
-        progressing = next((c for c in conditions if c["type"] == "Progressing"), None)
-        already_complete = (
-            values["replicas"] == values["updatedReplicas"]
-            and progressing is not None
-            and progressing.get("reason") == "NewReplicaSetAvailable"
-        )
-        rs_name = new["metadata"]["name"] if new else ""
-        timed_out = False
-        deadline = spec.get("progressDeadlineSeconds", 600)
-        if new is not None and not already_complete and not spec.get("paused"):
-            old_old = int(old_status.get("replicas", 0)) - int(old_status.get("updatedReplicas", 0))
-            made_progress = (
-                values["updatedReplicas"] > int(old_status.get("updatedReplicas", 0))
-                or values["replicas"] - values["updatedReplicas"] < old_old
-                or values["readyReplicas"] > int(old_status.get("readyReplicas", 0))
-                or available > int(old_status.get("availableReplicas", 0))
-            )
-            if complete:
-                set_condition(
-                    conditions,
-                    type_="Progressing",
-                    status="True",
-                    reason="NewReplicaSetAvailable",
-                    message=f'ReplicaSet "{rs_name}" has successfully progressed.',
-                    at_ns=at,
-                    update_time=True,
-                )
-            elif made_progress:
-                set_condition(
-                    conditions,
-                    type_="Progressing",
-                    status="True",
-                    reason="ReplicaSetUpdated",
-                    message=f'ReplicaSet "{rs_name}" is progressing.',
-                    at_ns=at,
-                    update_time=True,
-                    force=True,
-                )
-            elif progressing is not None and progressing.get("reason") != "NewReplicaSetAvailable":
-                since = parse_time(progressing.get("lastUpdateTime")) or at
-                left = since + int(deadline) * NS_PER_S - at
-                if progressing.get("reason") == "ProgressDeadlineExceeded" or left < 0:
-                    timed_out = True
-                    set_condition(
-                        conditions,
-                        type_="Progressing",
-                        status="False",
-                        reason="ProgressDeadlineExceeded",
-                        message=f'ReplicaSet "{rs_name}" has timed out progressing.',
-                        at_ns=at,
-                        update_time=True,
-                    )
-                else:
-                    # requeueStuckDeployment: look again when the deadline passes.
-                    self.enqueue(key, after=left / NS_PER_S + 0.05)
-        status: dict[str, Any] = {k: v for k, v in values.items() if v}
-        status["conditions"] = conditions
-        if old_status.get("collisionCount"):
-            status["collisionCount"] = old_status["collisionCount"]
-        status = {k: status[k] for k in _STATUS_ORDER if k in status}
-        generation = values["observedGeneration"]
-        if status != old_status:
+        meta, uid = d["metadata"], stored.uid
+        verdict = deployment_status(d, self._owned(uid), new, at_ns=at)
+        if verdict.recheck_after_s is not None:
+            # requeueStuckDeployment: look again when the deadline passes.
+            self.enqueue(key, after=verdict.recheck_after_s)
+        if verdict.status != (d.get("status") or {}):
+            status = verdict.status
 
             def apply(obj: dict[str, Any]) -> None:
                 obj["status"] = status
@@ -564,10 +458,11 @@ class DeploymentController:
             )
             if written is None:
                 return
-        if complete and self._completed.get(uid, 0) < generation:
+        generation = verdict.status["observedGeneration"]
+        if verdict.complete and self._completed.get(uid, 0) < generation:
             self._completed[uid] = generation
             registry.truth.record(uid, f"rollout_complete:{generation}", at)
-        if timed_out:
+        if verdict.timed_out:
             registry.truth.record(uid, f"rollout_failed:{generation}", at)
 
     def _event(self, stored: Stored, d: dict[str, Any], message: str) -> None:
