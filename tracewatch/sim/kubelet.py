@@ -15,23 +15,21 @@ final status (phase Succeeded), then the kubelet removes the pod (the DELETED ev
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import hashlib
+import operator
 import random
-from collections.abc import Coroutine
 from typing import Any
 
-from tracewatch.sim.behaviour import behaviour_of
+from tracewatch.sim.behaviour import Behaviour, behaviour_of
 from tracewatch.sim.events import EventRecorder, Ref
 from tracewatch.sim.kubelet_containers import ContainerRuns, mark_not_ready
-from tracewatch.sim.objects import fields_v1, image_size, node_ip
+from tracewatch.sim.objects import image_size, memo_put, node_ip, pod_status_fields
 from tracewatch.sim.options import SimOptions
 from tracewatch.sim.registry import Registry
 from tracewatch.sim.scheduler import set_condition
 from tracewatch.sim.store import Stored
-from tracewatch.sim.tasks import TaskSet
+from tracewatch.sim.tasks import Flow, FlowLock, Steps, TaskSet, locked
 from tracewatch.sim.timestamps import go_duration_ms, now_ns, rfc3339
 from tracewatch.sim.views import PodForKubelet, view
 
@@ -44,6 +42,7 @@ _CONDITION_ORDER = (
     "PodScheduled",
 )
 _CONDITION_RANK = {t: i for i, t in enumerate(_CONDITION_ORDER)}
+_TYPE = operator.itemgetter("type")
 _STATUS_ORDER = (
     "phase",
     "conditions",
@@ -78,7 +77,42 @@ def image_id(image: str) -> str:
 
 
 def _status_fields(obj: dict[str, Any]) -> dict[str, Any]:
-    return {"f:status": fields_v1(obj["status"])}
+    return pod_status_fields(obj["status"])
+
+
+def _condition_rank(condition: dict[str, Any]) -> int:
+    return _CONDITION_RANK.get(condition["type"], len(_CONDITION_ORDER))
+
+
+_conditions_sorted: dict[tuple[str, ...], bool] = {}
+"""Condition types in their order -> whether that is the kubelet's order."""
+_keys_ordered: dict[tuple[str, ...], bool] = {}
+"""Status keys in their order -> whether that is the kubelet's order."""
+
+
+def _in_kubelet_order(status: dict[str, Any]) -> dict[str, Any]:
+    """The status with conditions and keys in the order the kubelet writes (`status` if so).
+
+    Most writes find them in order already (the stored status was written so), so
+    the orders are checked through memos rather than sorted and rebuilt each time.
+    """
+    conditions = status.setdefault("conditions", [])
+    types = tuple(map(_TYPE, conditions))
+    in_order = _conditions_sorted.get(types)
+    if in_order is None:
+        ranks = [_CONDITION_RANK.get(t, len(_CONDITION_ORDER)) for t in types]
+        in_order = memo_put(_conditions_sorted, types, ranks == sorted(ranks))
+    if not in_order:
+        status["conditions"] = sorted(conditions, key=_condition_rank)
+    keys = tuple(status)
+    in_order = _keys_ordered.get(keys)
+    if in_order is None:
+        ordered = [k for k in _STATUS_ORDER if k in status]
+        ordered += [k for k in keys if k not in ordered]
+        in_order = memo_put(_keys_ordered, keys, keys == tuple(ordered))
+    if in_order:
+        return status
+    return {**{k: status[k] for k in _STATUS_ORDER if k in status}, **status}
 
 
 class Kubelet(ContainerRuns):
@@ -106,8 +140,8 @@ class Kubelet(ContainerRuns):
         self._options = options
         self._rng = rng
         self._tasks = tasks
-        self._pull_lock = asyncio.Lock() if options.serialize_image_pulls else None
-        self._starting: dict[str, asyncio.Task[Any]] = {}
+        self._pull_lock = FlowLock() if options.serialize_image_pulls else None
+        self._starting: dict[str, Flow] = {}
         self._known: set[str] = set()
         self._terminating: set[str] = set()
         self._next_ip = 2
@@ -121,23 +155,25 @@ class Kubelet(ContainerRuns):
         if type_ == "DELETED":
             self._known.discard(uid)
             self._terminating.discard(uid)
-            task = self._starting.pop(uid, None)
-            if task is not None:
-                task.cancel()
+            starting = self._starting.pop(uid, None)
+            if starting is not None:
+                starting.cancel()
             return
-        ref = (meta["namespace"], meta["name"], uid)
         if meta.get("deletionTimestamp"):
             if uid in self._terminating:
                 return
             self._terminating.add(uid)
-            task = self._starting.pop(uid, None)
-            if task is not None:
-                task.cancel()
-            self._tasks.spawn(self._terminate(*ref, previous=task), name=f"kill {ref[1]}")
+            starting = self._starting.pop(uid, None)
+            if starting is not None:
+                starting.cancel()
+            name = meta["name"]
+            self._tasks.run(self._terminate(meta["namespace"], name, uid), name=f"kill {name}")
             return
         if uid not in self._known:
             self._known.add(uid)
-            self._starting[uid] = self._tasks.spawn(self._start(*ref), name=f"start {ref[1]}")
+            name = meta["name"]
+            start = self._start(meta["namespace"], name, uid)
+            self._starting[uid] = self._tasks.run(start, name=f"start {name}")
 
     # helpers
 
@@ -159,13 +195,7 @@ class Kubelet(ContainerRuns):
         def apply(obj: dict[str, Any]) -> None:
             status = obj.setdefault("status", {})
             change(obj, status)
-            status["conditions"] = sorted(
-                status.get("conditions", []),
-                key=lambda c: _CONDITION_RANK.get(c["type"], len(_CONDITION_ORDER)),
-            )
-            ordered = {k: status[k] for k in _STATUS_ORDER if k in status}
-            ordered.update((k, v) for k, v in status.items() if k not in ordered)
-            obj["status"] = ordered
+            obj["status"] = _in_kubelet_order(status)
 
         stored = self._registry.update(
             "pods",
@@ -200,28 +230,28 @@ class Kubelet(ContainerRuns):
             field_path=field_path or (f"spec.containers{{{container}}}" if container else None),
         )
 
-    def _sleep(self, latency: Any) -> Coroutine[Any, Any, None]:
-        # asyncio.sleep's own coroutine, not one wrapping it: one frame less per wait.
-        return asyncio.sleep(self._options.delay(latency, self._rng))
+    def _delay(self, latency: Any) -> float:
+        """One draw of `latency` (s), for a flow to wait."""
+        return self._options.delay(latency, self._rng)
 
     # startup
 
-    async def _start(self, namespace: str, name: str, uid: str) -> None:
+    def _start(self, namespace: str, name: str, uid: str) -> Steps[None]:
         try:
-            await self._startup(namespace, name, uid)
+            yield from self._startup(namespace, name, uid)
         finally:
-            task = self._starting.get(uid)
-            if task is asyncio.current_task():
-                del self._starting[uid]
+            # A deletion pops the entry before cancelling, and a uid never starts twice.
+            self._starting.pop(uid, None)
 
-    async def _startup(self, namespace: str, name: str, uid: str) -> None:
+    def _startup(self, namespace: str, name: str, uid: str) -> Steps[None]:
         truth = self._registry.truth
-        await self._sleep(self._options.kubelet_sync)
+        yield self._delay(self._options.kubelet_sync)
         current = self._current(namespace, name, uid)
         if current is None:
             return
         pod = view(current, PodForKubelet)
         containers = [c["name"] for c in pod["spec"]["containers"]]
+        behaviours = [behaviour_of(c) for c in pod["spec"]["containers"]]
         inits = pod["spec"].get("initContainers") or []
         at = now_ns()
 
@@ -280,7 +310,7 @@ class Kubelet(ContainerRuns):
         if not inits:
             truth.record(uid, "initialized", at)
 
-        await self._sleep(self._options.sandbox)
+        yield self._delay(self._options.sandbox)
         at = now_ns()
         pod_ip = f"10.244.{self._index}.{self._next_ip}"
         self._next_ip = self._next_ip % 250 + 2
@@ -295,7 +325,7 @@ class Kubelet(ContainerRuns):
         truth.record(uid, "sandbox_ready", at)
 
         for init in inits:
-            if not await self._run_init_container(namespace, name, uid, init):
+            if not (yield from self._run_init_container(namespace, name, uid, init)):
                 return
         if inits:
             at = now_ns()
@@ -307,28 +337,29 @@ class Kubelet(ContainerRuns):
                 return
             truth.record(uid, "initialized", at)
 
-        for container in pod["spec"]["containers"]:
-            if not await self._start_container(namespace, name, uid, container):
+        for container, behaviour in zip(pod["spec"]["containers"], behaviours, strict=True):
+            if not (yield from self._start_container(namespace, name, uid, container, behaviour)):
                 return
         # Readiness (each container's delay), exits and restarts: see kubelet_containers.
-        await self._run_containers(namespace, name, uid, pod)
+        yield from self._run_containers(namespace, name, uid, pod, behaviours)
 
-    async def _ensure_image(
+    def _ensure_image(
         self,
         pod_ref: tuple[str, str, str],
         container: dict[str, Any],
+        behaviour: Behaviour,
         *,
         field_path: str | None = None,
-    ) -> bool:
+    ) -> Steps[bool]:
         truth = self._registry.truth
         uid, cname, image = pod_ref[2], container["name"], container["image"]
         pod = self._ref(*pod_ref)
         if pod is None:
             return False
         path = field_path or f"spec.containers{{{cname}}}"
-        error = behaviour_of(container).pull_error
+        error = behaviour.pull_error
         if error:
-            return await self._failing_pull(pod_ref, container, error, path)
+            return (yield from self._failing_pull(pod_ref, container, error, path))
         policy = container.get("imagePullPolicy", "IfNotPresent")
         if image in self.images and policy != "Always":
             at = now_ns()
@@ -344,11 +375,7 @@ class Kubelet(ContainerRuns):
         requested = now_ns()
         truth.record(uid, f"pull_started:{cname}", requested)
         self._event(pod, requested, "Pulling", f'Pulling image "{image}"', field_path=path)
-        lock = self._pull_lock or contextlib.nullcontext()
-        async with lock:
-            began = now_ns()
-            await self._sleep(self._options.pull)
-            self.images.add(image)
+        began = yield from locked(self._pull_lock, self._pull(image))
         at = now_ns()
         truth.record(uid, f"pulled:{cname}", at)
         pod = self._ref(*pod_ref)
@@ -365,21 +392,28 @@ class Kubelet(ContainerRuns):
         )
         return True
 
-    async def _start_container(
-        self, namespace: str, name: str, uid: str, container: dict[str, Any]
-    ) -> bool:
+    def _pull(self, image: str) -> Steps[int]:
+        """The pull itself (its turn come): when it began."""
+        began = now_ns()
+        yield self._delay(self._options.pull)
+        self.images.add(image)
+        return began
+
+    def _start_container(
+        self, namespace: str, name: str, uid: str, container: dict[str, Any], behaviour: Behaviour
+    ) -> Steps[bool]:
         truth = self._registry.truth
         cname = container["name"]
-        if not await self._ensure_image((namespace, name, uid), container):
+        if not (yield from self._ensure_image((namespace, name, uid), container, behaviour)):
             return False
-        await self._sleep(self._options.container_create)
+        yield self._delay(self._options.container_create)
         pod = self._ref(namespace, name, uid)
         if pod is None:
             return False
         at = now_ns()
         truth.record(uid, f"container_created:{cname}", at)
         self._event(pod, at, "Created", f"Created container: {cname}", cname)
-        await self._sleep(self._options.container_start)
+        yield self._delay(self._options.container_start)
         pod = self._ref(namespace, name, uid)
         if pod is None:
             return False
@@ -409,11 +443,8 @@ class Kubelet(ContainerRuns):
 
     # termination
 
-    async def _terminate(
-        self, namespace: str, name: str, uid: str, *, previous: asyncio.Task[Any] | None
-    ) -> None:
-        if previous is not None:
-            await asyncio.gather(previous, return_exceptions=True)
+    def _terminate(self, namespace: str, name: str, uid: str) -> Steps[None]:
+        # The startup flow, if any, was cancelled (and closed) already.
         truth = self._registry.truth
         current = self._current(namespace, name, uid)
         if current is None:
@@ -424,7 +455,7 @@ class Kubelet(ContainerRuns):
         for cs in view(current, PodForKubelet).get("status", {}).get("containerStatuses") or ():
             if "running" in cs.get("state", {}):
                 self._event(ref, at, "Killing", f"Stopping container {cs['name']}", cs["name"])
-        await self._sleep(self._options.termination)
+        yield self._delay(self._options.termination)
         at = now_ns()
 
         def terminated(obj: dict[str, Any], status: dict[str, Any]) -> None:

@@ -32,7 +32,6 @@ each), `succeeded` / `failed` (terminal phase written).
 
 from __future__ import annotations
 
-import asyncio
 import random
 from typing import Any
 
@@ -42,6 +41,7 @@ from tracewatch.sim.options import SimOptions
 from tracewatch.sim.registry import Registry
 from tracewatch.sim.scheduler import set_condition
 from tracewatch.sim.store import Stored
+from tracewatch.sim.tasks import Steps, TaskSet
 from tracewatch.sim.timestamps import now_ns, rfc3339
 from tracewatch.sim.views import PodForKubelet, view
 
@@ -81,6 +81,7 @@ class ContainerRuns:
     _recorder: EventRecorder
     _options: SimOptions
     _rng: random.Random
+    _tasks: TaskSet
 
     # provided by Kubelet
     def _write_status(
@@ -91,13 +92,14 @@ class ContainerRuns:
     def _ref(self, namespace: str, name: str, uid: str) -> Ref | None:
         raise NotImplementedError
 
-    async def _ensure_image(
+    def _ensure_image(
         self,
         pod_ref: tuple[str, str, str],
         container: dict[str, Any],
+        behaviour: Behaviour,
         *,
         field_path: str | None = None,
-    ) -> bool:
+    ) -> Steps[bool]:
         raise NotImplementedError
 
     # events
@@ -164,16 +166,16 @@ class ContainerRuns:
 
     # init containers
 
-    async def _run_init_container(
+    def _run_init_container(
         self, namespace: str, name: str, uid: str, container: dict[str, Any]
-    ) -> bool:
+    ) -> Steps[bool]:
         """Run one init container to completion (restarting it as the policy says); False: stop."""
         truth = self._registry.truth
         cname = container["name"]
         path = f"spec.initContainers{{{cname}}}"
         behaviour = behaviour_of(container)
         pod_ref = (namespace, name, uid)
-        if not await self._ensure_image(pod_ref, container, field_path=path):
+        if not (yield from self._ensure_image(pod_ref, container, behaviour, field_path=path)):
             return False
         attempt = 0
         while True:
@@ -201,7 +203,7 @@ class ContainerRuns:
                 if behaviour.exits
                 else self._options.container_run.draw(self._rng)
             )
-            await asyncio.sleep(self._options.scaled(run or 0.0))
+            yield self._options.scaled(run or 0.0)
             at = now_ns()
             code = behaviour.exit_code
             policy = self._pod_restart_policy(namespace, name, uid)
@@ -232,7 +234,7 @@ class ContainerRuns:
                 truth.record(uid, "failed", at)
                 return False
             attempt += 1
-            if not await self._back_off(pod_ref, cname, path, attempt, init=True):
+            if not (yield from self._back_off(pod_ref, cname, path, attempt, init=True)):
                 return False
 
     def _pod_restart_policy(self, namespace: str, name: str, uid: str) -> str:
@@ -241,14 +243,14 @@ class ContainerRuns:
             return "Always"
         return view(stored, PodForKubelet)["spec"].get("restartPolicy", "Always")
 
-    async def _back_off(
+    def _back_off(
         self, pod_ref: tuple[str, str, str], cname: str, path: str, attempt: int, *, init: bool
-    ) -> bool:
+    ) -> Steps[bool]:
         """After the `attempt`-th exit: restart at once the first time, else CrashLoopBackOff."""
         namespace, name, uid = pod_ref
         key = "initContainerStatuses" if init else "containerStatuses"
         if attempt == 1:
-            await asyncio.sleep(self._options.delay(self._options.kubelet_sync, self._rng))
+            yield self._options.delay(self._options.kubelet_sync, self._rng)
             return self._ref(*pod_ref) is not None
         seconds = backoff_seconds(base=self._options.restart_backoff, attempt=attempt - 1)
         at = now_ns()
@@ -277,19 +279,21 @@ class ContainerRuns:
             f"Back-off restarting failed container {cname} in pod {name}_{namespace}({uid})",
             path,
         )
-        await asyncio.sleep(self._options.scaled(seconds))
+        yield self._options.scaled(seconds)
         return self._ref(*pod_ref) is not None
 
     # app containers after their first start
 
-    async def _run_containers(
-        self, namespace: str, name: str, uid: str, pod: dict[str, Any]
-    ) -> None:
-        """Readiness, exits and restarts of the started app containers, until all settle."""
+    def _run_containers(
+        self, namespace: str, name: str, uid: str, pod: dict[str, Any], listed: list[Behaviour]
+    ) -> Steps[None]:
+        """Readiness, exits and restarts of the started app containers, until all settle.
+
+        `listed`: each container's behaviour, in the spec's order."""
         containers = pod["spec"]["containers"]
         shared = self._options.delay(self._options.readiness, self._rng)
         groups: dict[float, list[str]] = {}
-        behaviours = {c["name"]: behaviour_of(c) for c in containers}
+        behaviours = {c["name"]: b for c, b in zip(containers, listed, strict=True)}
         for c in containers:
             b = behaviours[c["name"]]
             delay = (
@@ -310,14 +314,14 @@ class ContainerRuns:
             if behaviours[c["name"]].exits
         ]
         if len(work) == 1:
-            await work[0]  # the common case: no task needed
+            yield from work[0]  # the common case: no flow of its own needed
         else:
-            await asyncio.gather(*work)
+            yield from self._tasks.together(work, name=f"run {name}")
 
-    async def _become_ready(
+    def _become_ready(
         self, namespace: str, name: str, uid: str, names: list[str], delay: float
-    ) -> None:
-        await asyncio.sleep(delay)
+    ) -> Steps[None]:
+        yield delay
         self._mark_ready(namespace, name, uid, names)
 
     def _mark_ready(self, namespace: str, name: str, uid: str, names: list[str]) -> None:
@@ -346,9 +350,9 @@ class ContainerRuns:
         if all_ready:
             truth.record(uid, "ready", at)
 
-    async def _supervise(
+    def _supervise(
         self, namespace: str, name: str, uid: str, container: dict[str, Any], b: Behaviour
-    ) -> None:
+    ) -> Steps[None]:
         """A container that exits: its exits, restarts and back-offs, until it stays terminated."""
         truth = self._registry.truth
         cname = container["name"]
@@ -361,11 +365,11 @@ class ContainerRuns:
         run = self._options.scaled(b.run_seconds or 0.0)
         while True:
             if attempt > 0 and ready_delay is not None and ready_delay < run:
-                await asyncio.sleep(ready_delay)
+                yield ready_delay
                 self._mark_ready(namespace, name, uid, [cname])
-                await asyncio.sleep(run - ready_delay)
+                yield run - ready_delay
             else:
-                await asyncio.sleep(run)
+                yield run
             at = now_ns()
             policy = self._pod_restart_policy(namespace, name, uid)
             restart = policy == "Always" or (policy == "OnFailure" and b.exit_code != 0)
@@ -406,12 +410,12 @@ class ContainerRuns:
             if not restart:
                 return
             attempt += 1
-            if not await self._back_off(pod_ref, cname, path, attempt, init=False):
+            if not (yield from self._back_off(pod_ref, cname, path, attempt, init=False)):
                 return
-            if not await self._restart(pod_ref, container, attempt):
+            if not self._restart(pod_ref, container, attempt):
                 return
 
-    async def _restart(
+    def _restart(
         self, pod_ref: tuple[str, str, str], container: dict[str, Any], attempt: int
     ) -> bool:
         namespace, name, uid = pod_ref
@@ -440,9 +444,9 @@ class ContainerRuns:
 
     # failing pulls
 
-    async def _failing_pull(
+    def _failing_pull(
         self, pod_ref: tuple[str, str, str], container: dict[str, Any], error: str, path: str
-    ) -> bool:
+    ) -> Steps[bool]:
         """Pull attempts that fail, forever (until the pod goes); returns False when it has."""
         namespace, name, uid = pod_ref
         truth = self._registry.truth
@@ -463,7 +467,7 @@ class ContainerRuns:
             if pod is None:
                 return False
             self._warn(pod, now_ns(), "Pulling", f'Pulling image "{image}"', path, warning=False)
-            await asyncio.sleep(self._options.delay(self._options.pull, self._rng))
+            yield self._options.delay(self._options.pull, self._rng)
             pod = self._ref(*pod_ref)
             if pod is None:
                 return False
@@ -481,7 +485,7 @@ class ContainerRuns:
             truth.record(uid, f"pull_failed:{cname}", at)
             attempt += 1
             seconds = backoff_seconds(base=self._options.restart_backoff, attempt=attempt)
-            await asyncio.sleep(self._options.delay(self._options.kubelet_sync, self._rng))
+            yield self._options.delay(self._options.kubelet_sync, self._rng)
             pod = self._ref(*pod_ref)
             if pod is None:
                 return False
@@ -500,4 +504,4 @@ class ContainerRuns:
             if self._write_status(namespace, name, uid, at, back) is None:
                 return False
             truth.record(uid, f"image_pull_backoff:{cname}", at)
-            await asyncio.sleep(self._options.scaled(seconds))
+            yield self._options.scaled(seconds)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import zlib
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -69,7 +70,8 @@ _EMPTY: dict[str, Any] = {}
 """The set of a scalar (or empty) field; shared, as results are serialized, never mutated."""
 
 
-def _memo_put(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+def memo_put(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    """`memo[key] = value`, returned: a memo keyed by object shapes, reset when full."""
     if len(memo) >= _MEMO_LIMIT:
         memo.clear()  # keys come from object shapes; a flood of novel ones just resets it
     memo[key] = value
@@ -84,7 +86,7 @@ def _item_key(key: str, value: Any) -> str:
     except TypeError:  # an unhashable key value: encode it every time
         return "k:" + orjson.dumps({key: value}).decode()
     if known is None:
-        known = _memo_put(_item_keys, memo_key, "k:" + orjson.dumps({key: value}).decode())
+        known = memo_put(_item_keys, memo_key, "k:" + orjson.dumps({key: value}).decode())
     return known
 
 
@@ -107,7 +109,7 @@ def _map_set(value: dict[str, Any]) -> dict[str, Any]:
         keys = tuple(value)  # a map of scalars: its keys fix its set
         known = _flat_sets.get(keys)
         if known is None:
-            known = _memo_put(_flat_sets, keys, {"f:" + k: _EMPTY for k in keys})
+            known = memo_put(_flat_sets, keys, {"f:" + k: _EMPTY for k in keys})
         return known
     out: dict[str, Any] = {}
     for k, v in value.items():
@@ -121,6 +123,11 @@ def _map_set(value: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _naming_key(item: dict[str, Any]) -> str:
+    """The key naming a list item in a set (`k:{"name":...}`), "" if none does (atomic list)."""
+    return next((k for k in _LIST_KEYS if k in item), "")
+
+
 def _list_set(value: list[Any]) -> dict[str, Any]:
     if not value:
         return _EMPTY
@@ -131,7 +138,7 @@ def _list_set(value: list[Any]) -> dict[str, Any]:
         keys = tuple(item)
         key = _list_keys.get(keys)
         if key is None:
-            key = _memo_put(_list_keys, keys, next((k for k in _LIST_KEYS if k in item), ""))
+            key = memo_put(_list_keys, keys, _naming_key(item))
         if not key:
             return _EMPTY
         kv = item[key]
@@ -143,9 +150,72 @@ def _list_set(value: list[Any]) -> dict[str, Any]:
         if known is None:
             known = (_item_key(key, kv), {".": _EMPTY, **_map_set(item)})
             if kv.__class__ in (str, int):
-                _memo_put(_flat_entries, shape, known)
+                memo_put(_flat_entries, shape, known)
         out[known[0]] = known[1]
     return out
+
+
+_TYPE = itemgetter("type")
+_status_sets: dict[tuple[Any, ...], dict[str, Any]] = {}
+"""A pod status' shape (see `pod_status_fields`) -> its set."""
+
+
+def pod_status_fields(status: dict[str, Any]) -> dict[str, Any]:
+    """`{"f:status": fields_v1(status)}` for a pod status, memoised by the shape deciding it.
+
+    The kubelet writes a pod's status several times per start-up, in a few shapes:
+    its keys, its values' types, and each condition's keys and type decide the set
+    but for `podIPs` (keyed by each pod's own IPs), worked out each time. A status
+    of any other shape (a map in it, another keyed list) is walked every time.
+    Condition fields are scalars in the API schema (a real server rejects anything
+    else), so their values are checked only when a shape is first memoised.
+    """
+    try:
+        shape = (
+            tuple(status),
+            tuple(map(type, status.values())),
+            _conditions_shape(status.get("conditions")),
+        )
+    except (KeyError, TypeError):  # not the usual shape (a condition without a type...)
+        return {"f:status": fields_v1(status)}
+    known = _status_sets.get(shape)
+    if known is None:
+        known = fields_v1(status)
+        if _usual_status(status):
+            memo_put(_status_sets, shape, known)
+    pod_ips = status.get("podIPs")
+    if pod_ips.__class__ is list:
+        known = {**known, "f:podIPs": _list_set(pod_ips)}  # the key keeps its place
+    return {"f:status": known}
+
+
+def _conditions_shape(conditions: Any) -> tuple[Any, ...]:
+    """Each condition's keys and type (TypeError if one is not a map)."""
+    if conditions.__class__ is not list or not conditions:
+        return ()
+    return tuple(map(tuple, map(dict.keys, conditions))), tuple(map(_TYPE, conditions))
+
+
+def _usual_status(status: dict[str, Any]) -> bool:
+    """Whether the shape `pod_status_fields` takes decides this status' set (but podIPs).
+
+    No maps, no lists but the atomic ones, `podIPs` and `conditions`; conditions
+    of scalars, each named by its type (no other key of `_LIST_KEYS` before it), a
+    string (1 and True are equal in a memo's key, yet encode apart).
+    """
+    for name, value in status.items():
+        if value.__class__ is dict:
+            return False
+        if value.__class__ is not list or name in _ATOMIC_LISTS or name == "podIPs":
+            continue
+        if name != "conditions":
+            return False
+        for item in value:
+            if _naming_key(item) != "type" or item["type"].__class__ is not str:
+                return False
+            if not _NESTED.isdisjoint(map(type, item.values())):
+                return False
+    return True
 
 
 def managed_fields_entry(
