@@ -6,6 +6,7 @@ import random
 import uuid
 from typing import Any
 
+import msgspec
 import orjson
 
 from tracewatch.sim.manifests import pod_manifest
@@ -88,6 +89,87 @@ def test_draft_is_the_object_with_field_sets_left_encoded() -> None:
     )
 
 
+def test_drafts_decode_every_managed_fields_entry_as_written() -> None:
+    """Drafts hold each entry's keys and values in order, field sets encoded as they were."""
+    registry = _registry()
+    _running_pod(registry)
+    odd_sets = [
+        ('we"ird},{"manager":"x', None, {"f:metadata": {"f:labels": {'f:a"},{"manager":': {}}}}),
+        ("scaler", "scale", {"f:spec": {"f:replicas": {}}}),
+        ("ünïcode", "status", {"f:status": {'k:{"manager":"m","fieldsV1":1}': {".": {}}}}),
+    ]
+    for manager, subresource, fields in odd_sets:
+        stored = registry.update(
+            "pods",
+            namespace="ns",
+            name="web",
+            mutate=lambda obj: None,
+            manager=manager,
+            at_ns=AT,
+            subresource=subresource,
+            fields=lambda obj, fields=fields: fields,  # type: ignore[misc]
+        )
+        assert stored is not None
+    written = stored.obj["metadata"]["managedFields"]
+    assert [(e["manager"], e.get("subresource")) for e in written] == [
+        ("kubectl", None),
+        ("kubelet", "status"),
+        *((m, s) for m, s, _ in odd_sets),
+    ]
+    for draft in (stored.draft(), stored.status_draft()):
+        entries = draft["metadata"]["managedFields"]
+        assert [list(e) for e in entries] == [list(e) for e in written]
+        for entry, as_written in zip(entries, written, strict=True):
+            assert isinstance(entry["fieldsV1"], msgspec.Raw)
+            assert orjson.loads(bytes(entry["fieldsV1"])) == as_written["fieldsV1"]
+            assert {**entry, "fieldsV1": None} == {**as_written, "fieldsV1": None}
+
+
+def _entries_as_written(draft: dict[str, Any]) -> list[dict[str, Any]]:
+    """A draft's managedFields entries with every field set decoded."""
+    return [
+        {
+            **entry,
+            "fieldsV1": orjson.loads(bytes(sets))
+            if isinstance(sets := entry["fieldsV1"], msgspec.Raw)
+            else sets,
+        }
+        for entry in draft["metadata"]["managedFields"]
+    ]
+
+
+def test_store_drafts_hold_the_entries_the_stored_bytes_hold() -> None:
+    """A store draft taken after a status write, after a write keeping managedFields, or after
+    any other, is the draft decoded from the stored bytes."""
+    registry = _registry()
+    store = registry.store
+
+    def check(stored: Stored | None) -> None:
+        assert stored is not None
+        for status in (True, False):  # the first takes the entries the write handed on
+            draft = store.draft(stored, status=status)
+            from_bytes = stored.status_draft() if status else stored.draft()
+            assert _entries_as_written(draft) == _entries_as_written(from_bytes)
+            draft["metadata"].pop("managedFields")
+            from_bytes["metadata"].pop("managedFields")
+            assert {**draft, "spec": None} == {**from_bytes, "spec": None}
+
+    _running_pod(registry)
+    check(_kubelet_status_write(registry, ready=False))
+    _kubelet_status_write(registry, ready=True)
+    check(
+        registry.update(  # records no fields: managedFields kept as they were
+            "pods", namespace="ns", name="web", mutate=lambda obj: None, manager="", at_ns=AT
+        )
+    )
+    _kubelet_status_write(registry, ready=False)
+    check(
+        registry.remove_finalizer(
+            "pods", namespace="ns", name="web", finalizer="none", manager="test", at_ns=AT
+        )
+    )
+
+
 def test_writes_through_drafts_keep_other_managers_field_sets() -> None:
     """A status write replaces its own managedFields entry and keeps the others as they were."""
     stored = _running_pod(_registry())
@@ -113,9 +195,12 @@ def test_status_writes_are_spliced_into_the_bytes_a_full_encoding_gives() -> Non
     assert spliced.data[spliced.status_at :].startswith(b',"status":{')
     assert spliced.data[spliced.fields_at :].startswith(b',"managedFields":[')
     full = registry.store.put("pods", spliced.draft())  # encoded whole, no splice
-    assert full.data.replace(
-        f'"resourceVersion":"{full.rv}"'.encode(), f'"resourceVersion":"{spliced.rv}"'.encode()
-    ) == spliced.data
+    assert (
+        full.data.replace(
+            f'"resourceVersion":"{full.rv}"'.encode(), f'"resourceVersion":"{spliced.rv}"'.encode()
+        )
+        == spliced.data
+    )
     assert (full.fields_at, full.fields_end, full.status_at) == (
         spliced.fields_at,
         spliced.fields_end,
@@ -229,6 +314,23 @@ def test_partial_views_hold_only_their_fields() -> None:
         "metadata": {"namespace": "ns"},
         "spec": {"volumes": pod["spec"]["volumes"], "containers": pod["spec"]["containers"]},
     }
+
+
+def test_views_decode_as_from_the_whole_bytes_with_managed_fields_cut() -> None:
+    """A view of an object with managedFields split out equals one decoded from all its bytes."""
+    registry = _registry()
+    running = _running_pod(registry)
+    entries = running.draft()["metadata"]["managedFields"]
+    bare = {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "bare", "namespace": "ns"}}
+    bare["metadata"]["managedFields"] = entries  # metadata is the last key: nothing after it
+    only_metadata = registry.store.put("pods", bare)
+    assert only_metadata.fields_end == len(only_metadata.data) - 2
+    for stored in (running, only_metadata):
+        assert stored.fields_end > 0
+        for shape in (PodForKubelet, PodForScheduling):
+            whole = msgspec.json.decode(stored.data, type=shape)
+            assert view(stored, shape) == whole
+    assert view(only_metadata, PodForKubelet) == {}
 
 
 def test_field_sets_of_keyed_items_follow_each_key_value() -> None:

@@ -357,9 +357,9 @@ class Registry:
             current,
             # A pod's /status write leaves spec encoded: its listeners read only metadata
             # and status there (see `Listener`), and the stored spec is kept anyway.
-            current.status_draft(entries=entries)
-            if subresource == "status" and resource == "pods"
-            else current.draft(entries=entries),
+            self.store.draft(
+                current, entries=entries, status=subresource == "status" and resource == "pods"
+            ),
             mutate=mutate,
             manager=manager,
             at_ns=at_ns,

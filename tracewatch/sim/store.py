@@ -133,39 +133,38 @@ class Stored:
         """A freshly decoded copy of the object, free to mutate."""
         return orjson.loads(self.data)
 
-    def draft(self, *, entries: bool = True) -> dict[str, Any]:
+    def draft(self, *, entries: bool = True, decoded: list[Any] | None = None) -> dict[str, Any]:
         """A private copy to modify and store again (`ObjectStore.put`, `remove`).
 
         As `obj`, except that each managedFields entry's `fieldsV1` stays encoded
         (a `msgspec.Raw`, written back as it was): those sets are half of a pod's
         bytes and no writer reads them, so this decodes about a third faster. With
         `entries=False` (a write that records no managedFields entry) the whole
-        managedFields list stays encoded.
+        managedFields list stays encoded. `decoded`: the entries, already decoded
+        (see `ObjectStore.draft`), taken instead of decoding them.
         """
         start, end = self.fields_at, self.fields_end
         if not end:
             return orjson.loads(self.data)
         data = self.data
         obj: dict[str, Any] = orjson.loads(data[:start] + data[end:])
-        fields = data[start + len(_FIELDS_KEY) : end]
-        obj["metadata"]["managedFields"] = (
-            _DRAFT_ENTRIES.decode(fields) if entries else msgspec.Raw(fields)
-        )
+        obj["metadata"]["managedFields"] = self._entries(entries, decoded)
         return obj
 
-    def status_draft(self, *, entries: bool = True) -> dict[str, Any]:
+    def status_draft(
+        self, *, entries: bool = True, decoded: list[Any] | None = None
+    ) -> dict[str, Any]:
         """As `draft`, for a /status write: `spec` stays encoded (an `orjson.Fragment`).
 
         A /status write keeps the stored spec whatever the writer sends (see
         `ObjectStore.put_status`), so a third of the object need not be decoded.
         """
-        start, end, status_at = self.fields_at, self.fields_end, self.status_at
+        start, status_at = self.fields_at, self.status_at
         if not status_at:
-            return self.draft(entries=entries)
-        data, info = self.data, self.info
+            return self.draft(entries=entries, decoded=decoded)
+        data, info, end = self.data, self.info, self.fields_end
         meta: dict[str, Any] = orjson.loads(data[len(_head(info)) : start] + b"}")
-        fields = data[start + len(_FIELDS_KEY) : end]
-        meta["managedFields"] = _DRAFT_ENTRIES.decode(fields) if entries else msgspec.Raw(fields)
+        meta["managedFields"] = self._entries(entries, decoded)
         return {
             "kind": info.kind,
             "apiVersion": info.api_version,
@@ -173,6 +172,13 @@ class Stored:
             "spec": orjson.Fragment(data[end + 1 + len(_SPEC_KEY) : status_at]),
             "status": orjson.loads(data[status_at + len(_STATUS_KEY) : -1]),
         }
+
+    def _entries(self, entries: bool, decoded: list[Any] | None) -> Any:
+        """managedFields for a draft (the entries, fieldsV1 encoded; or all of it encoded)."""
+        if entries and decoded is not None:
+            return decoded
+        fields = self.data[self.fields_at + len(_FIELDS_KEY) : self.fields_end]
+        return _DRAFT_ENTRIES.decode(fields) if entries else msgspec.Raw(fields)
 
 
 def _encode(info: ResourceInfo, obj: dict[str, Any]) -> tuple[bytes, int, int, int]:
@@ -251,6 +257,11 @@ def _stored_anew(
         status_at=status_at,
     )
 
+
+_ENTRIES_KEPT = 8192
+"""Entries are kept only for an object's latest version, so this bounds them by objects
+written through /status and not since: a churn of 500 pods/s has ~2500 in flight. Past
+it (many idle objects) the oldest go; their next draft decodes them, as any other does."""
 
 _HEADS = {t: b'{"type":"' + t.encode() + b'","object":' for t in ("ADDED", "MODIFIED", "DELETED")}
 _TAIL = b"}\n"
@@ -391,6 +402,9 @@ class ObjectStore:
         self._window_start: dict[str, int] = dict.fromkeys(self.resources, 0)
         self._subscribers: dict[str, set[Subscriber]] = {r: set() for r in self.resources}
         self._listeners: dict[str, list[Listener]] = {r: [] for r in self.resources}
+        self._entries: dict[Stored, list[Any]] = {}
+        """The managedFields entries a /status write stored, kept for the next draft of that
+        version (see `draft`); at most `_ENTRIES_KEPT`, the oldest dropped first."""
 
     # reads
 
@@ -419,6 +433,32 @@ class ObjectStore:
     def count(self, resource: str) -> int:
         return len(self._objects[resource])
 
+    def draft(
+        self, stored: Stored, *, entries: bool = True, status: bool = False
+    ) -> dict[str, Any]:
+        """`stored.draft(entries=...)` (`status_draft` with `status`), for a write to take.
+
+        A writer often drafts the version its own /status write stored (a kubelet
+        writes a pod's status several times in a row): that write's managedFields
+        entries are handed on as they were encoded rather than decoded again. Each
+        is handed on once (the write takes the list), and only if no write came
+        between; no writer mutates an entry in place (`objects.touch_managed_fields`
+        replaces its own) and no listener mutates what it is shown (see `Listener`),
+        so they are as good as freshly decoded.
+        """
+        decoded = self._entries.pop(stored, None) if entries else None
+        if decoded is not None:
+            decoded = list(decoded)
+        if status:
+            return stored.status_draft(entries=entries, decoded=decoded)
+        return stored.draft(entries=entries, decoded=decoded)
+
+    def _keep_entries(self, stored: Stored, entries: list[Any]) -> None:
+        kept = self._entries
+        kept[stored] = entries
+        if len(kept) > _ENTRIES_KEPT:
+            del kept[next(iter(kept))]
+
     # writes
 
     def put(self, resource: str, obj: dict[str, Any]) -> Stored:
@@ -440,6 +480,15 @@ class ObjectStore:
             fields_end=fields_end,
             status_at=status_at,
         )
+        if previous is not None and self._entries:
+            kept = self._entries.pop(previous, None)
+            # A write that kept managedFields as they were (e.g. a binding) hands them on.
+            if (
+                kept is not None
+                and data[fields_at:fields_end]
+                == previous.data[previous.fields_at : previous.fields_end]
+            ):
+                self._keep_entries(stored, kept)
         return self._written(resource, key, stored, previous, obj)
 
     def put_status(self, resource: str, key: Key, current: Stored, obj: dict[str, Any]) -> Stored:
@@ -477,6 +526,9 @@ class ObjectStore:
             fields_end=fields_end,
             status_at=fields_end + len(middle),
         )
+        self._entries.pop(current, None)
+        if entries.__class__ is list:  # not left encoded whole (a write recording no fields)
+            self._keep_entries(stored, entries)
         return self._written(resource, key, stored, current, obj)
 
     def _written(
@@ -504,6 +556,7 @@ class ObjectStore:
         previous = self._objects[resource].pop(key, None)
         if previous is None:
             return None
+        self._entries.pop(previous, None)
         self.rv += 1
         stored = _restamped(previous, self.rv) or _stored_anew(
             self.resources[resource],
