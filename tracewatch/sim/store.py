@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypedDict
 import msgspec
 import orjson
 
+from tracewatch.sim.objects import memo_put
 from tracewatch.sim.resources import ResourceInfo
 from tracewatch.sim.selectors import Selectable, selectable
 
@@ -197,10 +198,7 @@ def _encode(info: ResourceInfo, obj: dict[str, Any]) -> tuple[bytes, int, int, i
         or next(reversed(meta)) != "managedFields"
     ):
         return orjson.dumps(obj, default=_encoded), 0, 0, 0
-    del meta["managedFields"]
-    meta_json = orjson.dumps(meta)
-    meta["managedFields"] = entries
-    fields_json = _ENTRIES.encode(entries)
+    meta_json, fields_json = _metadata_parts(meta, entries)
     obj["metadata"] = orjson.Fragment(meta_json[:-1] + _FIELDS_KEY + fields_json + b"}")
     status = obj.get("status")
     status_json = b""
@@ -214,6 +212,14 @@ def _encode(info: ResourceInfo, obj: dict[str, Any]) -> tuple[bytes, int, int, i
     start = len(_head(info)) + len(meta_json) - 1
     status_at = len(data) - 1 - len(status_json) - len(_STATUS_KEY) if status_json else 0
     return data, start, start + len(_FIELDS_KEY) + len(fields_json), status_at
+
+
+def _metadata_parts(meta: dict[str, Any], entries: list[Any]) -> tuple[bytes, bytes]:
+    """metadata's bytes without its managedFields (its last key, `entries`), and theirs."""
+    del meta["managedFields"]
+    meta_json = orjson.dumps(meta)
+    meta["managedFields"] = entries
+    return meta_json, _ENTRIES.encode(entries)
 
 
 def _restamped(stored: Stored, rv: int) -> Stored | None:
@@ -357,9 +363,7 @@ def _canonical(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
             order = tuple(meta)
             in_order = _IN_ORDER.get(order)
             if in_order is None:
-                if len(_IN_ORDER) >= 4096:
-                    _IN_ORDER.clear()  # key sets are few; a flood of novel ones just resets it
-                in_order = _IN_ORDER[order] = order == tuple(_ordered_keys(order))
+                in_order = memo_put(_IN_ORDER, order, order == tuple(_ordered_keys(order)))
             if in_order:
                 return obj
     ordered_meta = {k: meta[k] for k in _METADATA_ORDER if k in meta}
@@ -470,22 +474,13 @@ class ObjectStore:
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)  # before ordering: its place is after uid
         obj = _canonical(info, obj)
-        data, fields_at, fields_end, status_at = _encode(info, obj)
-        stored = Stored(
-            data,
-            rv=self.rv,
-            uid=meta.get("uid", ""),
-            info=info,
-            fields_at=fields_at,
-            fields_end=fields_end,
-            status_at=status_at,
-        )
+        stored = _stored_anew(info, obj, rv=self.rv, uid=meta.get("uid", ""), view=None)
         if previous is not None and self._entries:
             kept = self._entries.pop(previous, None)
             # A write that kept managedFields as they were (e.g. a binding) hands them on.
             if (
                 kept is not None
-                and data[fields_at:fields_end]
+                and stored.data[stored.fields_at : stored.fields_end]
                 == previous.data[previous.fields_at : previous.fields_end]
             ):
                 self._keep_entries(stored, kept)
@@ -509,10 +504,7 @@ class ObjectStore:
             return self.put(resource, obj)
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
-        del meta["managedFields"]
-        meta_json = orjson.dumps(meta)
-        meta["managedFields"] = entries
-        fields_json = _ENTRIES.encode(entries)
+        meta_json, fields_json = _metadata_parts(meta, entries)
         data = current.data
         head = b"".join((_head(info), meta_json[:-1], _FIELDS_KEY))
         middle = data[current.fields_end : current.status_at]  # "}" closing metadata, the spec
