@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime
+from typing import Any
 
 from msgspec import Struct
 
@@ -18,12 +19,21 @@ from tracewatch.core.snapshots import Event
 from tracewatch.core.spans import TimeSource
 
 SECOND_NS = 1_000_000_000
+_MEMO_LIMIT = 4096
+
+
+def _remember(memo: dict[str, Any], key: str, value: Any) -> Any:
+    """`memo[key] = value`, returned; a full memo is cleared first (keys come from the
+    timestamps seen: a flood of novel ones just resets it)."""
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 # Epoch seconds of each "YYYY-MM-DDTHH:MM" seen (None: not a date). Timestamps of one
-# minute share it, so most parses are a dict hit; bounded, cleared when full.
+# minute share it, so most parses are a dict hit.
 _MINUTES: dict[str, int | None] = {}
-_MINUTES_LIMIT = 4096
 
 
 def _minute_seconds(prefix: str) -> int | None:
@@ -40,20 +50,16 @@ def _minute_seconds(prefix: str) -> int | None:
         )
     except ValueError:
         secs = None
-    if len(_MINUTES) >= _MINUTES_LIMIT:
-        _MINUTES.clear()
-    _MINUTES[prefix] = secs
-    return secs
+    return _remember(_MINUTES, prefix, secs)
 
 
 # Epoch seconds of each "YYYY-MM-DDTHH:MM:SS" seen: the objects of one busy second carry the
-# same few timestamps, and receipt times share their second too. Bounded like _MINUTES.
+# same few timestamps, and receipt times share their second too.
 _SECONDS: dict[str, int] = {}
-_SECONDS_LIMIT = 4096
 
 
 # ns of each whole-second "YYYY-MM-DDTHH:MM:SSZ" seen (the form of every object Time): one
-# lookup answers most parses. Bounded like _SECONDS.
+# lookup answers most parses.
 _WHOLE_SECONDS: dict[str, int] = {}
 
 
@@ -72,14 +78,9 @@ def parse_timestamp_ns(value: str | None) -> int | None:
             secs = _head_seconds(head)
             if secs is None:
                 return None
-            if len(_SECONDS) >= _SECONDS_LIMIT:
-                _SECONDS.clear()
-            _SECONDS[head] = secs
+            _remember(_SECONDS, head, secs)
         if len(value) == 20:
-            if len(_WHOLE_SECONDS) >= _SECONDS_LIMIT:
-                _WHOLE_SECONDS.clear()
-            whole = _WHOLE_SECONDS[value] = secs * SECOND_NS
-            return whole
+            return _remember(_WHOLE_SECONDS, value, secs * SECOND_NS)
         frac = value[20:-1]
         if value[19] != "." or not frac.isdigit():
             return None
