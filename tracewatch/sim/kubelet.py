@@ -100,7 +100,7 @@ def _in_kubelet_order(status: dict[str, Any]) -> dict[str, Any]:
     types = tuple(map(_TYPE, conditions))
     in_order = _conditions_sorted.get(types)
     if in_order is None:
-        ranks = [_CONDITION_RANK.get(t, len(_CONDITION_ORDER)) for t in types]
+        ranks = list(map(_condition_rank, conditions))
         in_order = memo_put(_conditions_sorted, types, ranks == sorted(ranks))
     if not in_order:
         status["conditions"] = sorted(conditions, key=_condition_rank)
