@@ -14,11 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import orjson
 
+from tracewatch.sim.errors import already_exists, not_found
 from tracewatch.sim.objects import fields_v1
 from tracewatch.sim.registry import Registry, owned_part
 from tracewatch.sim.store import Stored
 from tracewatch.sim.timestamps import event_name, micro_time, rfc3339
+from tracewatch.sim.uids import new_uid
 
 
 class Ref(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -60,27 +63,44 @@ class Ref(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         return ref
 
 
+# An Event's bytes around its resourceVersion: metadata as the real server stamps a create,
+# keys in the Go struct's order, then the body.
+_HEAD = b'{"kind":"Event","apiVersion":"v1","metadata":{"name":%b,"namespace":%b,"uid":"%b",' \
+    b'"resourceVersion":"'
+_TAIL = b'","creationTimestamp":"%b","managedFields":[{"manager":%b,"operation":"Update",' \
+    b'"apiVersion":"v1","time":"%b","fieldsType":"FieldsV1","fieldsV1":%b}]},%b'
+
+
 class EventRecorder:
-    """Writes Events through the registry, as a component's recorder would."""
+    """Writes Events as a component's recorder would: created, never updated here.
+
+    Events are most of the simulator's writes (five per pod started), always of a
+    few fixed shapes and always well formed, so they are spelled out as bytes here
+    rather than taken through `Registry.create`'s validation, defaulting and key
+    ordering; tests/sim/test_event_recorder.py holds the two to the same bytes.
+    """
 
     def __init__(self, *, registry: Registry) -> None:
-        self._registry = registry
-        self._fields: dict[tuple[tuple[str, ...], ...], dict[str, Any]] = {}
-        """An event's FieldsV1 set by its keys and its maps' keys (all else is scalar)."""
+        self._store = registry.store
+        self._fields: dict[tuple[tuple[str, ...], ...], bytes] = {}
+        """An event's FieldsV1 set, encoded, by its keys and its maps' keys (all else is scalar)."""
 
-    def _create(self, event: dict[str, Any], *, about: Ref, at_ns: int, component: str) -> Stored:
-        shape = (tuple(event), tuple(event["involvedObject"]), tuple(event["source"]))
+    def _create(self, body: dict[str, Any], *, about: Ref, at_ns: int, component: str) -> Stored:
+        """Store an Event of `body` (all but kind, apiVersion, metadata), created at `at_ns`."""
+        store, namespace, name = self._store, about.namespace, event_name(about.name, at_ns)
+        if store.get("namespaces", ("", namespace)) is None:
+            raise not_found(resource="namespaces", name=namespace)
+        key = (namespace, name)
+        if store.get("events", key) is not None:
+            raise already_exists(resource="events", name=name)
+        shape = (tuple(body), tuple(body["involvedObject"]), tuple(body["source"]))
         fields = self._fields.get(shape)
         if fields is None:
-            fields = self._fields[shape] = fields_v1(owned_part(event))
-        return self._registry.create(
-            "events",
-            event,
-            namespace=about.namespace,
-            manager=component,
-            at_ns=at_ns,
-            fields=fields,
-        )
+            fields = self._fields[shape] = orjson.dumps(fields_v1(owned_part(body)))
+        uid, at = new_uid(), rfc3339(at_ns).encode()
+        head = _HEAD % (orjson.dumps(name), orjson.dumps(namespace), uid.encode())
+        tail = _TAIL % (at, orjson.dumps(component), at, fields, orjson.dumps(body)[1:])
+        return store.put_new("events", key, uid, lambda rv: b"%b%d%b" % (head, rv, tail))
 
     def legacy(
         self,
@@ -95,10 +115,7 @@ class EventRecorder:
         type_: str = "Normal",
     ) -> Stored:
         """A client-go (core/v1) event, e.g. the kubelet's Pulling/Pulled/Created/Started."""
-        event = {
-            "kind": "Event",
-            "apiVersion": "v1",
-            "metadata": {"name": event_name(about.name, at_ns), "namespace": about.namespace},
+        body = {
             "involvedObject": about.involved(field_path=field_path),
             "reason": reason,
             "message": message,
@@ -112,7 +129,7 @@ class EventRecorder:
             "reportingComponent": component,
             "reportingInstance": host,
         }
-        return self._create(event, about=about, at_ns=at_ns, component=component)
+        return self._create(body, about=about, at_ns=at_ns, component=component)
 
     def structured(
         self,
@@ -127,10 +144,7 @@ class EventRecorder:
         type_: str = "Normal",
     ) -> Stored:
         """An events.k8s.io/v1 event (e.g. the scheduler's Scheduled) as core/v1 shows it."""
-        event = {
-            "kind": "Event",
-            "apiVersion": "v1",
-            "metadata": {"name": event_name(about.name, at_ns), "namespace": about.namespace},
+        body = {
             "involvedObject": about.involved(),
             "reason": reason,
             "message": message,
@@ -143,4 +157,4 @@ class EventRecorder:
             "reportingComponent": component,
             "reportingInstance": instance,
         }
-        return self._create(event, about=about, at_ns=at_ns, component=component)
+        return self._create(body, about=about, at_ns=at_ns, component=component)

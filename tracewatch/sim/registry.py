@@ -39,7 +39,6 @@ In-process API for the control plane (controllers call these; nothing here await
 from __future__ import annotations
 
 import bisect
-import os
 import random
 from collections.abc import Callable
 from typing import Any
@@ -64,25 +63,10 @@ from tracewatch.sim.storageclasses import DEFAULT_STORAGE_CLASSES, StorageClass,
 from tracewatch.sim.store import Key, ObjectStore, Stored
 from tracewatch.sim.timestamps import NS_PER_S, now_ns, rfc3339
 from tracewatch.sim.truth import GroundTruth
+from tracewatch.sim.uids import new_uid
 
 Mutation = Callable[[dict[str, Any]], None]
 FieldsOf = Callable[[dict[str, Any]], dict[str, Any]]
-
-_UID_RNG = random.Random()
-_UID_BITS = _UID_RNG.getrandbits
-"""uids are random v4 UUIDs as on the real server, from a generator seeded from the OS (again
-in a forked child): not the simulation's seeded rng (a restarted cluster must never reuse a
-uid) and much cheaper than uuid4(), which reads the OS's random source on every call."""
-os.register_at_fork(after_in_child=_UID_RNG.seed)
-_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
-_UUID4_SET = (0x8000 << 48) | (4 << 76)
-
-
-def _new_uid() -> str:
-    """A random v4 UUID string, as `str(uuid.UUID(int=bits, version=4))` formats it."""
-    h = "%032x" % (_UID_BITS(128) & _UUID4_CLEAR | _UUID4_SET)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
 
 def owned_part(obj: dict[str, Any]) -> dict[str, Any]:
     """What the creator of `obj` set and so manages: all but server-owned metadata and status."""
@@ -273,7 +257,7 @@ class Registry:
             objects.default_namespace(obj)
         elif resource == "persistentvolumeclaims":
             admit_claim(obj, self.storage_classes)
-        uid = _new_uid()
+        uid = new_uid()
         meta["uid"] = uid
         meta["resourceVersion"] = ""  # the store stamps it; here it stands in its Go struct place
         if info.has_generation:

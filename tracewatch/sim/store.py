@@ -486,6 +486,17 @@ class ObjectStore:
                 self._keep_entries(stored, kept)
         return self._written(resource, key, stored, previous, obj)
 
+    def put_new(self, resource: str, key: Key, uid: str, encode: Callable[[int], bytes]) -> Stored:
+        """Store a new object its writer encodes itself: `encode(rv)` gives its canonical bytes.
+
+        For a writer that creates many objects of one fixed shape (the event recorders)
+        and can spell their bytes out faster than a dict is ordered and encoded. The
+        caller has checked that `key` is free. Listeners, if any, get a decoded copy.
+        """
+        self.rv += 1
+        stored = Stored(encode(self.rv), rv=self.rv, uid=uid, info=self.resources[resource])
+        return self._written(resource, key, stored, None, None)
+
     def put_status(self, resource: str, key: Key, current: Stored, obj: dict[str, Any]) -> Stored:
         """A /status write of `obj`, a draft of `current` (the stored object).
 
@@ -529,7 +540,7 @@ class ObjectStore:
         key: Key,
         stored: Stored,
         previous: Stored | None,
-        obj: dict[str, Any],
+        obj: dict[str, Any] | None,
     ) -> Stored:
         self._objects[resource][key] = stored
         entry = WatchEntry(
@@ -569,15 +580,23 @@ class ObjectStore:
         self._publish(entry, final)
         return stored
 
-    def _publish(self, entry: WatchEntry, obj: dict[str, Any]) -> None:
+    def _publish(self, entry: WatchEntry, obj: dict[str, Any] | None) -> None:
+        """Record the write in the history, offer it to watchers, tell listeners.
+
+        `obj`: the object as written, or None to have it decoded only if someone listens.
+        """
         history = self._history[entry.resource]
         if len(history) == history.maxlen:
             self._window_start[entry.resource] = history[0].rv
         history.append(entry)
         for subscriber in self._subscribers[entry.resource]:
             subscriber.offer(entry)
-        for listener in self._listeners[entry.resource]:
-            listener(entry.type, obj)
+        listeners = self._listeners[entry.resource]
+        if listeners:
+            if obj is None:
+                obj = entry.stored.obj
+            for listener in listeners:
+                listener(entry.type, obj)
 
     # watching
 
