@@ -48,3 +48,21 @@ def test_small_benchmarks_write_every_key(tmp_path: Path) -> None:
     assert results["memory.known_objects"] > results["memory.pods"]
     assert results["cold_start.peak_rss_bytes"] > results["cold_start.rss_at_start_bytes"]
     assert "A parse only" in finished.stdout and "B/A" in finished.stdout
+
+
+def test_sim_speed_repeats_in_fresh_processes_and_reports_the_median(tmp_path: Path) -> None:
+    """`sim_speed.py --repeat 3` runs three churns; reports the median run and each run's CPU."""
+    out = tmp_path / "sim.json"
+    finished = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "sim_speed.py"), "--small", "--duration", "1",
+         "--repeat", "3", "--json", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=REPO,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    results = json.loads(out.read_text())
+    per_pod = results["sim_speed.cpu_ms_per_pod_runs"]
+    assert results["sim_speed.runs"] == len(per_pod) == 3
+    assert results["sim_speed.cpu_ms_per_pod"] == sorted(per_pod)[1]
+    assert 0 <= results["sim_speed.sustained_runs"] <= 3
+    assert results["sim_speed.pods"] > 50 and results["sim_speed.achieved_per_s"] > 0
+    assert finished.stdout.count("sim churn") == 3 and "3 runs: CPU/pod median" in finished.stdout
