@@ -298,6 +298,20 @@ async def test_scheduler_spreads_pods_over_nodes(sim: SimCluster) -> None:
     assert nodes == {"node-1", "node-2", "node-3"}
 
 
+async def test_a_node_a_deleted_pod_left_takes_the_next_pod(make_sim: MakeSim) -> None:
+    """The scheduler counts a pod on its node until the pod is gone (its DELETED carries the
+    spec encoded): each new pod goes to the node the last deleted pod left."""
+    sim = await make_sim(nodes=2)
+    for name in ("a", "b"):
+        await _start_pod(sim, pod_manifest(name))
+    for i, gone in enumerate(("a", "b", "p0", "p1")):
+        freed = sim.get("pods", gone)["spec"]["nodeName"]
+        uid = (await sim.delete("pods", gone))["metadata"]["uid"]
+        await sim.truth.wait_for(uid, "deleted", timeout=5)
+        await _start_pod(sim, pod_manifest(f"p{i}"))
+        assert sim.get("pods", f"p{i}")["spec"]["nodeName"] == freed
+
+
 async def test_graceful_delete_runs_through_the_kubelet(make_sim: MakeSim) -> None:
     """DELETE sets deletionTimestamp; the kubelet kills, writes the final status, removes."""
     sim = await make_sim(nodes=1)

@@ -41,7 +41,7 @@ from __future__ import annotations
 import bisect
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import orjson
 
@@ -64,9 +64,11 @@ from tracewatch.sim.store import Key, ObjectStore, Stored
 from tracewatch.sim.timestamps import NS_PER_S, now_ns, rfc3339
 from tracewatch.sim.truth import GroundTruth
 from tracewatch.sim.uids import new_uid
+from tracewatch.sim.views import view
 
 Mutation = Callable[[dict[str, Any]], None]
 FieldsOf = Callable[[dict[str, Any]], dict[str, Any]]
+
 
 def owned_part(obj: dict[str, Any]) -> dict[str, Any]:
     """What the creator of `obj` set and so manages: all but server-owned metadata and status."""
@@ -79,6 +81,17 @@ def owned_part(obj: dict[str, Any]) -> dict[str, Any]:
 _UNKNOWN_RESOURCE = "the server could not find the requested resource"
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
 _POLICY_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
+
+
+class _SpecForDeletion(TypedDict, total=False):
+    nodeName: Any
+    terminationGracePeriodSeconds: Any
+
+
+class _PodForDeletion(TypedDict, total=False):
+    """What a DELETE reads of a pod (a `views.view` shape)."""
+
+    spec: _SpecForDeletion
 
 
 class Registry:
@@ -327,7 +340,8 @@ class Registry:
         managedFields under `manager` (and `subresource`, e.g. "status"). With
         `uid`, the write applies only to that incarnation of the name. A write to
         the main resource (`subresource=None`) that changes `spec` bumps
-        `metadata.generation`, as the real strategies do.
+        `metadata.generation`, as the real strategies do. `mutate` keeps no reference into
+        `obj` and puts in it only what JSON decodes to (a pod's /status write hands it on).
         """
         info = self.info(resource)
         key = self.key(info, namespace=namespace, name=name)
@@ -387,7 +401,7 @@ class Registry:
                 api_version=info.api_version,
             )
         if subresource == "status":
-            return self.store.put_status(resource, key, current, obj)
+            return self.store.put_status(resource, key, current, obj, hand_on=resource == "pods")
         return self.commit(resource, key, obj, finalizing=finalizing, at_ns=at_ns)
 
     def commit(
@@ -546,8 +560,9 @@ class Registry:
                     f"{label} in object meta: {actual}",
                 )
         at = now_ns() if at_ns is None else at_ns
-        current = stored.draft(entries=False)
-        meta, spec = current["metadata"], current.get("spec") or {}
+        # A pod's listeners read only metadata there (see `Listener`): spec, status left encoded.
+        current = self.store.draft(stored, entries=False, metadata=resource == "pods")
+        meta = current["metadata"]
         if meta.get("deletionTimestamp"):
             return stored  # already being deleted: the real server answers with it as it is
         policy = propagation_policy or ("Orphan" if resource == "jobs" else "Background")
@@ -556,6 +571,7 @@ class Registry:
         added = _POLICY_FINALIZERS.get(policy)
         if added and added not in finalizers:
             finalizers.append(added)
+        spec = (view(stored, _PodForDeletion).get("spec") or {}) if resource == "pods" else {}
         grace = grace_period_seconds
         if grace is None:
             grace = spec.get("terminationGracePeriodSeconds", 30) if resource == "pods" else 0

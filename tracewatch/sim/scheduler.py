@@ -85,6 +85,8 @@ class Scheduler:
         self._rng = rng
         self._tasks = tasks
         self._load = dict.fromkeys(nodes, 0)
+        self._node_of: dict[str, str] = {}
+        """uid -> node of each pod counted in `_load` (a DELETED pod's spec may be encoded)."""
         self._instance = instance
         self._failures = FailureWriter(
             registry=registry, recorder=recorder, component=NAME, instance=instance
@@ -103,18 +105,21 @@ class Scheduler:
         """Store listener: queue new unbound pods; keep node load current."""
         if type_ == "MODIFIED":
             return
+        uid = pod["metadata"]["uid"]
+        if type_ == "DELETED":
+            node = self._node_of.pop(uid, None)
+            if node is not None:
+                self._load[node] -= 1
+            self._failures.forget(uid)
+            self._placement.forget_pod(uid)
+            return
         spec = pod.get("spec") or {}
         node = spec.get("nodeName")
-        if type_ == "DELETED":
-            if node in self._load:
-                self._load[node] -= 1
-            self._failures.forget(pod["metadata"]["uid"])
-            self._placement.forget_pod(pod["metadata"]["uid"])
-            return
         if type_ == "ADDED":
             if node:
                 if node in self._load:
                     self._load[node] += 1
+                    self._node_of[uid] = node
                 return
             if spec.get("schedulerName", NAME) == NAME:
                 meta = pod["metadata"]
@@ -218,6 +223,7 @@ class Scheduler:
         if bound is None:
             return
         self._load[node] += 1
+        self._node_of[uid] = node
         self._registry.truth.record(uid, "scheduled", at)
         # The scheduler's reference is its cached copy: the version before the binding.
         self._recorder.structured(

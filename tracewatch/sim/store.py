@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypedDict
+from typing import Any, NamedTuple, Protocol, TypedDict
 
 import msgspec
 import orjson
@@ -163,23 +163,49 @@ class Stored:
         start, status_at = self.fields_at, self.status_at
         if not status_at:
             return self.draft(entries=entries, decoded=decoded)
-        data, info, end = self.data, self.info, self.fields_end
-        meta: dict[str, Any] = orjson.loads(data[len(_head(info)) : start] + b"}")
+        data = self.data
+        meta: dict[str, Any] = orjson.loads(data[len(_head(self.info)) : start] + b"}")
         meta["managedFields"] = self._entries(entries, decoded)
+        status = orjson.loads(data[status_at + len(_STATUS_KEY) : -1])
+        return self.assembled(meta, status, spec=False)
+
+    def metadata_draft(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+        """As `draft(entries=False)`, for a write of metadata alone (a deletion mark): spec
+        and status stay encoded too. `meta`: the metadata, already decoded."""
+        status_at = self.status_at
+        if not status_at:
+            return self.draft(entries=False)
+        data = self.data
+        if meta is None:
+            meta = orjson.loads(data[len(_head(self.info)) : self.fields_at] + b"}")
+        meta["managedFields"] = self.entries_encoded()
+        status = orjson.Fragment(data[status_at + len(_STATUS_KEY) : -1])
+        return self.assembled(meta, status, spec=False)
+
+    def assembled(self, meta: dict[str, Any], status: Any, *, spec: bool) -> dict[str, Any]:
+        """A draft of an object whose status is split out, from its decoded metadata and
+        status: its spec decoded (`spec`) or left encoded (an `orjson.Fragment`)."""
+        info, data = self.info, self.data
+        spec_json = data[self.fields_end + 1 + len(_SPEC_KEY) : self.status_at]
         return {
             "kind": info.kind,
             "apiVersion": info.api_version,
             "metadata": meta,
-            "spec": orjson.Fragment(data[end + 1 + len(_SPEC_KEY) : status_at]),
-            "status": orjson.loads(data[status_at + len(_STATUS_KEY) : -1]),
+            "spec": orjson.loads(spec_json) if spec else orjson.Fragment(spec_json),
+            "status": status,
         }
 
     def _entries(self, entries: bool, decoded: list[Any] | None) -> Any:
         """managedFields for a draft (the entries, fieldsV1 encoded; or all of it encoded)."""
-        if entries and decoded is not None:
+        if not entries:
+            return self.entries_encoded()
+        if decoded is not None:
             return decoded
-        fields = self.data[self.fields_at + len(_FIELDS_KEY) : self.fields_end]
-        return _DRAFT_ENTRIES.decode(fields) if entries else msgspec.Raw(fields)
+        return _DRAFT_ENTRIES.decode(self.data[self.fields_at + len(_FIELDS_KEY) : self.fields_end])
+
+    def entries_encoded(self) -> msgspec.Raw:
+        """managedFields left encoded whole, for a draft of a write that records no entry."""
+        return msgspec.Raw(self.data[self.fields_at + len(_FIELDS_KEY) : self.fields_end])
 
 
 def _encode(info: ResourceInfo, obj: dict[str, Any]) -> tuple[bytes, int, int, int]:
@@ -205,6 +231,8 @@ def _encode(info: ResourceInfo, obj: dict[str, Any]) -> tuple[bytes, int, int, i
     if status.__class__ is dict and tuple(obj) == _WITH_STATUS:
         status_json = orjson.dumps(status)
         obj["status"] = orjson.Fragment(status_json)
+    elif status.__class__ is orjson.Fragment and tuple(obj) == _WITH_STATUS:
+        status_json = orjson.dumps(status)  # left encoded by its draft: its bytes as they were
     data = orjson.dumps(obj)
     obj["metadata"] = meta
     if status_json:
@@ -264,10 +292,22 @@ def _stored_anew(
     )
 
 
-_ENTRIES_KEPT = 8192
-"""Entries are kept only for an object's latest version, so this bounds them by objects
-written through /status and not since: a churn of 500 pods/s has ~2500 in flight. Past
-it (many idle objects) the oldest go; their next draft decodes them, as any other does."""
+_KEPT = 8192
+"""What a write hands on is kept only for an object's latest version, so this bounds it by
+objects written through /status and not since: a churn of 500 pods/s has ~2500 in flight.
+Past it (many idle objects) the oldest go; their next draft decodes them, as any other does."""
+
+
+class _Kept(NamedTuple):
+    """What a write hands on to the next draft of the version it stored (`ObjectStore.draft`)."""
+
+    entries: list[Any]
+    """The managedFields entries, as a draft holds them."""
+    meta: dict[str, Any] | None = None
+    """A pod's /status write (`put_status(..., hand_on=True)`): its metadata as written
+    (`entries` its managedFields) and its status."""
+    status: Any = None
+
 
 _HEADS = {t: b'{"type":"' + t.encode() + b'","object":' for t in ("ADDED", "MODIFIED", "DELETED")}
 _TAIL = b"}\n"
@@ -339,7 +379,10 @@ Listener = Callable[[str, dict[str, Any]], None]
 the watch type and the object as written (for DELETED: its last state). It must not keep
 or mutate the dict, nor write to the store from inside the call. After a pod's /status
 write, `spec` is still encoded (an `orjson.Fragment`, see `Stored.status_draft`): the spec
-did not change, and a listener that needs it reads it from the store."""
+did not change, and a listener that needs it reads it from the store. So it is in the
+DELETED of a pod whose last write was through /status (a listener that needs a deleted
+pod's spec keeps what it needs of it from the pod's earlier writes), and in a pod's
+deletion mark (`Registry.delete`), where its status is still encoded too."""
 
 
 class Expired(Exception):
@@ -406,9 +449,9 @@ class ObjectStore:
         self._window_start: dict[str, int] = dict.fromkeys(self.resources, 0)
         self._subscribers: dict[str, set[Subscriber]] = {r: set() for r in self.resources}
         self._listeners: dict[str, list[Listener]] = {r: [] for r in self.resources}
-        self._entries: dict[Stored, list[Any]] = {}
-        """The managedFields entries a /status write stored, kept for the next draft of that
-        version (see `draft`); at most `_ENTRIES_KEPT`, the oldest dropped first."""
+        self._kept: dict[Stored, _Kept] = {}
+        """What a /status write stored, kept for the next draft of that version (see
+        `draft`); at most `_KEPT`, the oldest dropped first."""
 
     # reads
 
@@ -438,30 +481,41 @@ class ObjectStore:
         return len(self._objects[resource])
 
     def draft(
-        self, stored: Stored, *, entries: bool = True, status: bool = False
+        self, stored: Stored, *, entries: bool = True, status: bool = False, metadata: bool = False
     ) -> dict[str, Any]:
-        """`stored.draft(entries=...)` (`status_draft` with `status`), for a write to take.
+        """`stored.draft(entries=...)` (`status_draft` with `status`, `metadata_draft` with
+        `metadata`), for a write to take.
 
         A writer often drafts the version its own /status write stored (a kubelet
         writes a pod's status several times in a row): that write's managedFields
-        entries are handed on as they were encoded rather than decoded again. Each
-        is handed on once (the write takes the list), and only if no write came
-        between; no writer mutates an entry in place (`objects.touch_managed_fields`
-        replaces its own) and no listener mutates what it is shown (see `Listener`),
-        so they are as good as freshly decoded.
+        entries are handed on as they were encoded rather than decoded again, and
+        after a pod's /status write its metadata and status too (only the spec is
+        decoded, if asked for). Each is handed on once (the write takes them), and
+        only if no write came between; no writer mutates an entry in place
+        (`objects.touch_managed_fields` replaces its own), no listener keeps or
+        mutates what it is shown (see `Listener`) and the writer that handed them
+        on keeps nothing of them (see `put_status`), so they are as good as freshly
+        decoded.
         """
-        decoded = self._entries.pop(stored, None) if entries else None
-        if decoded is not None:
-            decoded = list(decoded)
+        kept = self._kept.pop(stored, None) if self._kept else None
+        if metadata:
+            return stored.metadata_draft(None if kept is None else kept.meta)
+        if kept is None:
+            return stored.status_draft(entries=entries) if status else stored.draft(entries=entries)
+        meta = kept.meta
+        if meta is not None:
+            meta["managedFields"] = list(kept.entries) if entries else stored.entries_encoded()
+            return stored.assembled(meta, kept.status, spec=not status)
+        decoded = list(kept.entries) if entries else None
         if status:
             return stored.status_draft(entries=entries, decoded=decoded)
         return stored.draft(entries=entries, decoded=decoded)
 
-    def _keep_entries(self, stored: Stored, entries: list[Any]) -> None:
-        kept = self._entries
-        kept[stored] = entries
-        if len(kept) > _ENTRIES_KEPT:
-            del kept[next(iter(kept))]
+    def _keep(self, stored: Stored, kept: _Kept) -> None:
+        store = self._kept
+        store[stored] = kept
+        if len(store) > _KEPT:
+            del store[next(iter(store))]
 
     # writes
 
@@ -475,15 +529,15 @@ class ObjectStore:
         meta["resourceVersion"] = str(self.rv)  # before ordering: its place is after uid
         obj = _canonical(info, obj)
         stored = _stored_anew(info, obj, rv=self.rv, uid=meta.get("uid", ""), view=None)
-        if previous is not None and self._entries:
-            kept = self._entries.pop(previous, None)
+        if previous is not None and self._kept:
+            kept = self._kept.pop(previous, None)
             # A write that kept managedFields as they were (e.g. a binding) hands them on.
             if (
                 kept is not None
                 and stored.data[stored.fields_at : stored.fields_end]
                 == previous.data[previous.fields_at : previous.fields_end]
             ):
-                self._keep_entries(stored, kept)
+                self._keep(stored, _Kept(kept.entries))
         return self._written(resource, key, stored, previous, obj)
 
     def put_new(self, resource: str, key: Key, uid: str, encode: Callable[[int], bytes]) -> Stored:
@@ -497,12 +551,23 @@ class ObjectStore:
         stored = Stored(encode(self.rv), rv=self.rv, uid=uid, info=self.resources[resource])
         return self._written(resource, key, stored, None, None)
 
-    def put_status(self, resource: str, key: Key, current: Stored, obj: dict[str, Any]) -> Stored:
+    def put_status(
+        self,
+        resource: str,
+        key: Key,
+        current: Stored,
+        obj: dict[str, Any],
+        *,
+        hand_on: bool = False,
+    ) -> Stored:
         """A /status write of `obj`, a draft of `current` (the stored object).
 
         Every real status strategy keeps the stored spec whatever the writer sent;
         so does this, splicing the stored bytes of everything between metadata
         and status (the spec) between the newly encoded metadata and status.
+        `hand_on`: the writer keeps no reference into `obj`'s metadata and status
+        and put in them only what JSON decodes to (no tuple, no value twice), so
+        the next draft of the stored version may take them as they are.
         """
         info = self.resources[resource]
         status = obj.get("status")
@@ -529,9 +594,9 @@ class ObjectStore:
             fields_end=fields_end,
             status_at=fields_end + len(middle),
         )
-        self._entries.pop(current, None)
+        self._kept.pop(current, None)
         if entries.__class__ is list:  # not left encoded whole (a write recording no fields)
-            self._keep_entries(stored, entries)
+            self._keep(stored, _Kept(entries, meta, status) if hand_on else _Kept(entries))
         return self._written(resource, key, stored, current, obj)
 
     def _written(
@@ -559,7 +624,7 @@ class ObjectStore:
         previous = self._objects[resource].pop(key, None)
         if previous is None:
             return None
-        self._entries.pop(previous, None)
+        kept = self._kept.pop(previous, None) if self._kept else None
         self.rv += 1
         stored = _restamped(previous, self.rv) or _stored_anew(
             self.resources[resource],
@@ -568,7 +633,12 @@ class ObjectStore:
             uid=previous.uid,
             view=previous._view,
         )
-        final = stored.draft(entries=False)
+        if kept is not None and kept.meta is not None and stored.status_at:
+            kept.meta["resourceVersion"] = str(self.rv)
+            kept.meta["managedFields"] = stored.entries_encoded()
+            final = stored.assembled(kept.meta, kept.status, spec=False)
+        else:
+            final = stored.draft(entries=False)
         entry = WatchEntry(
             rv=self.rv,
             resource=resource,
