@@ -115,14 +115,15 @@ class EventRecorder:
         type_: str = "Normal",
     ) -> Stored:
         """A client-go (core/v1) event, e.g. the kubelet's Pulling/Pulled/Created/Started."""
+        at = rfc3339(at_ns)
         body = {
             "involvedObject": about.involved(field_path=field_path),
             "reason": reason,
             "message": message,
             # Controllers' recorders have no host: Go omits the empty field.
             "source": {"component": component, "host": host} if host else {"component": component},
-            "firstTimestamp": rfc3339(at_ns),
-            "lastTimestamp": rfc3339(at_ns),
+            "firstTimestamp": at,
+            "lastTimestamp": at,
             "count": 1,
             "type": type_,
             "eventTime": None,

@@ -70,9 +70,10 @@ class Verdict:
 def _requests(pod: dict[str, Any]) -> tuple[float, float]:
     cpu = mem = 0.0
     for c in (pod.get("spec") or {}).get("containers") or ():
-        requests = (c.get("resources") or {}).get("requests") or {}
-        cpu += quantity(requests.get("cpu", 0), cpu=True)
-        mem += quantity(requests.get("memory", 0))
+        requests = (c.get("resources") or {}).get("requests")
+        if requests:
+            cpu += quantity(requests.get("cpu", 0), cpu=True)
+            mem += quantity(requests.get("memory", 0))
     return cpu, mem
 
 
@@ -211,13 +212,13 @@ def evaluate(
             if node_name:
                 u = used.get(node_name, (0.0, 0.0))
                 used[node_name] = (u[0] + c, u[1] + m)
-    failures: Counter[str] = Counter()
     constrained = _constrained(pod)
     if not constrained and not (cpu or mem):
         # Nothing to filter on: every node there fits (the common, unconstrained pod).
         verdict.nodes = [n for n in nodes if store.get("nodes", ("", n)) is not None]
         if verdict.nodes:
             return verdict
+    failures: Counter[str] = Counter()
     for name in nodes:
         node_stored = store.get("nodes", ("", name))
         if node_stored is None:

@@ -132,8 +132,9 @@ class Scheduler:
                 )
 
     def _pick(self, candidates: list[str]) -> str:
-        fewest = min(self._load[n] for n in candidates)
-        return self._rng.choice([n for n in candidates if self._load[n] == fewest])
+        load = self._load
+        fewest = min(map(load.__getitem__, candidates))
+        return self._rng.choice([n for n in candidates if load[n] == fewest])
 
     def _pending(self, namespace: str, name: str, uid: str) -> tuple[Stored, dict[str, Any]] | None:
         """The pod (stored, and what the filters read of it: `views.PodForScheduling`), if it
