@@ -109,6 +109,27 @@ def test_listeners_are_shown_each_pod_write_as_stored() -> None:
     assert [b for _, b in shown] == [orjson.dumps(orjson.loads(s.data)) for s in written]
 
 
+def test_a_listener_may_skip_status_writes() -> None:
+    """A listener registered with `status_writes=False` is told of a pod's main writes (its
+    deletion mark, its removal) but not of its /status writes; `unlisten` ends either kind."""
+    registry = _registry()
+    every: list[str] = []
+    main: list[str] = []
+    listeners = (lambda type_, obj: every.append(type_), lambda type_, obj: main.append(type_))
+    registry.store.listen("pods", listeners[0])
+    registry.store.listen("pods", listeners[1], status_writes=False)
+    _kubelet_write(registry, "Running")
+    registry.delete("pods", namespace="ns", name="web", at_ns=AT)
+    _kubelet_write(registry, "Succeeded")
+    registry.remove("pods", namespace="ns", name="web", at_ns=AT)
+    assert every == ["MODIFIED", "MODIFIED", "MODIFIED", "DELETED"]
+    assert main == ["MODIFIED", "DELETED"]
+    for listener in listeners:
+        registry.store.unlisten("pods", listener)
+    registry.create("pods", pod_manifest("web"), namespace="ns", manager="kubectl", at_ns=AT)
+    assert (len(every), len(main)) == (4, 2)
+
+
 def test_a_deletion_mark_stores_the_bytes_a_full_encoding_gives() -> None:
     """A pod's deletion mark, spec and status left encoded, is stored as if encoded whole."""
     registry = _registry()

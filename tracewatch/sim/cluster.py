@@ -103,8 +103,10 @@ class SimCluster:
             nodes=nodes,
             instance="default-scheduler-sim-control-plane",
         )
-        self.store.listen("pods", self.scheduler.on_pod)
-        self.store.listen("pods", self._route_to_kubelet)
+        # Neither learns anything from a /status write: the scheduler reads no MODIFIED, a
+        # kubelet learns of its pods from their binding and deletion mark (main writes).
+        self.store.listen("pods", self.scheduler.on_pod, status_writes=False)
+        self.store.listen("pods", self._route_to_kubelet, status_writes=False)
         self.store.listen("nodes", self.scheduler.on_node)
         self.controllers = ControllerManager(
             registry=self.registry,

@@ -185,8 +185,22 @@ def pod_status_fields(status: dict[str, Any]) -> dict[str, Any]:
             memo_put(_status_sets, shape, known)
     pod_ips = status.get("podIPs")
     if pod_ips.__class__ is list:
-        known = {**known, "f:podIPs": _list_set(pod_ips)}  # the key keeps its place
+        known = {**known, "f:podIPs": _ips_set(pod_ips)}  # the key keeps its place
     return {"f:status": known}
+
+
+_IP_ITEM = {".": _EMPTY, "f:ip": _EMPTY}
+
+
+def _ips_set(ips: list[Any]) -> dict[str, Any]:
+    """`_list_set(ips)` for podIPs, spelled out: every pod has IPs of its own, so a memo of
+    them would mostly miss (and crowd out the entries that recur)."""
+    out: dict[str, Any] = {}
+    for item in ips:
+        if item.__class__ is not dict or len(item) != 1 or item.get("ip").__class__ is not str:
+            return _list_set(ips)
+        out['k:{"ip":' + orjson.dumps(item["ip"]).decode() + "}"] = _IP_ITEM
+    return out or _EMPTY
 
 
 def _conditions_shape(conditions: Any) -> tuple[Any, ...]:

@@ -12,14 +12,22 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple, Protocol, TypedDict
+from typing import Any, NamedTuple, Protocol
 
-import msgspec
 import orjson
 
 from tracewatch.sim.objects import memo_put
 from tracewatch.sim.resources import ResourceInfo
-from tracewatch.sim.selectors import Selectable, selectable
+from tracewatch.sim.selectors import Selectable
+from tracewatch.sim.stored import (
+    FIELDS_KEY,
+    STATUS_KEY,
+    Stored,
+    metadata_parts,
+    object_head,
+    restamped,
+    stored_anew,
+)
 
 Key = tuple[str, str]
 """(namespace, name); namespace is "" for cluster-scoped resources."""
@@ -41,255 +49,6 @@ _METADATA_ORDER = (
     "finalizers",
     "managedFields",
 )
-
-
-class _ManagedEntry(TypedDict, total=False):
-    """A managedFields entry as a draft holds it: fieldsV1 left encoded."""
-
-    manager: Any
-    operation: Any
-    apiVersion: Any
-    time: Any
-    fieldsType: Any
-    fieldsV1: msgspec.Raw
-    subresource: Any
-
-
-_DRAFT_ENTRIES = msgspec.json.Decoder(list[_ManagedEntry])
-_ENTRIES = msgspec.json.Encoder()
-"""Encodes managedFields: a draft's `msgspec.Raw` fieldsV1 go back as they were, with no
-Python callback (entries hold only strings and sets: the bytes are orjson's)."""
-_FIELDS_KEY = b',"managedFields":'
-_STATUS_KEY = b',"status":'
-_SPEC_KEY = b',"spec":'
-_WITH_STATUS = ("kind", "apiVersion", "metadata", "spec", "status")
-"""The top-level keys of an object whose status is split out (see `Stored`)."""
-_OBJECT_HEADS: dict[str, bytes] = {}
-
-
-def _head(info: ResourceInfo) -> bytes:
-    """How the resource's canonical bytes start: `{"kind":..,"apiVersion":..,"metadata":`."""
-    head = _OBJECT_HEADS.get(info.name)
-    if head is None:
-        head = _OBJECT_HEADS[info.name] = info.item_prefix + b'"metadata":'
-    return head
-
-
-def _encoded(value: Any) -> Any:
-    """orjson's fallback: a draft's still-encoded fieldsV1 is written back as it was."""
-    if value.__class__ is msgspec.Raw:
-        return orjson.Fragment(bytes(value))
-    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
-
-
-class Stored:
-    """One stored object: its JSON bytes, uid and selector view.
-
-    Only bytes are kept, not the decoded dict: millions of small dicts held for
-    the process lifetime would make every garbage-collector pass slow, which
-    throttles every write. `obj` decodes a private copy on demand; `draft` a
-    cheaper one for writers. `fields_at`..`fields_end` is where
-    `,"managedFields":[...]` sits in `data` (0, 0: not split out); `status_at`
-    where `,"status":{...}` starts (0: not split out; split out only when the
-    object's keys are kind, apiVersion, metadata, spec, status in that order).
-    """
-
-    __slots__ = ("_view", "data", "fields_at", "fields_end", "info", "rv", "status_at", "uid")
-
-    def __init__(
-        self,
-        data: bytes,
-        *,
-        rv: int,
-        uid: str,
-        info: ResourceInfo,
-        view: Selectable | None = None,
-        fields_at: int = 0,
-        fields_end: int = 0,
-        status_at: int = 0,
-    ) -> None:
-        self.data = data
-        self.rv = rv
-        self.uid = uid
-        self.info = info
-        self._view = view
-        self.fields_at = fields_at
-        self.fields_end = fields_end
-        self.status_at = status_at
-
-    @property
-    def view(self) -> Selectable:
-        """What selectors match against, worked out on first need.
-
-        Most writes are never matched against a selector (watchers and lists
-        without one, Events nobody filters), so this is not paid on every write.
-        """
-        view = self._view
-        if view is None:
-            view = self._view = selectable(self.info, orjson.loads(self.data))
-        return view
-
-    @property
-    def obj(self) -> dict[str, Any]:
-        """A freshly decoded copy of the object, free to mutate."""
-        return orjson.loads(self.data)
-
-    def draft(self, *, entries: bool = True, decoded: list[Any] | None = None) -> dict[str, Any]:
-        """A private copy to modify and store again (`ObjectStore.put`, `remove`).
-
-        As `obj`, except that each managedFields entry's `fieldsV1` stays encoded
-        (a `msgspec.Raw`, written back as it was): those sets are half of a pod's
-        bytes and no writer reads them, so this decodes about a third faster. With
-        `entries=False` (a write that records no managedFields entry) the whole
-        managedFields list stays encoded. `decoded`: the entries, already decoded
-        (see `ObjectStore.draft`), taken instead of decoding them.
-        """
-        start, end = self.fields_at, self.fields_end
-        if not end:
-            return orjson.loads(self.data)
-        data = self.data
-        obj: dict[str, Any] = orjson.loads(data[:start] + data[end:])
-        obj["metadata"]["managedFields"] = self._entries(entries, decoded)
-        return obj
-
-    def status_draft(
-        self, *, entries: bool = True, decoded: list[Any] | None = None
-    ) -> dict[str, Any]:
-        """As `draft`, for a /status write: `spec` stays encoded (an `orjson.Fragment`).
-
-        A /status write keeps the stored spec whatever the writer sends (see
-        `ObjectStore.put_status`), so a third of the object need not be decoded.
-        """
-        start, status_at = self.fields_at, self.status_at
-        if not status_at:
-            return self.draft(entries=entries, decoded=decoded)
-        data = self.data
-        meta: dict[str, Any] = orjson.loads(data[len(_head(self.info)) : start] + b"}")
-        meta["managedFields"] = self._entries(entries, decoded)
-        status = orjson.loads(data[status_at + len(_STATUS_KEY) : -1])
-        return self.assembled(meta, status, spec=False)
-
-    def metadata_draft(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
-        """As `draft(entries=False)`, for a write of metadata alone (a deletion mark): spec
-        and status stay encoded too. `meta`: the metadata, already decoded."""
-        status_at = self.status_at
-        if not status_at:
-            return self.draft(entries=False)
-        data = self.data
-        if meta is None:
-            meta = orjson.loads(data[len(_head(self.info)) : self.fields_at] + b"}")
-        meta["managedFields"] = self.entries_encoded()
-        status = orjson.Fragment(data[status_at + len(_STATUS_KEY) : -1])
-        return self.assembled(meta, status, spec=False)
-
-    def assembled(self, meta: dict[str, Any], status: Any, *, spec: bool) -> dict[str, Any]:
-        """A draft of an object whose status is split out, from its decoded metadata and
-        status: its spec decoded (`spec`) or left encoded (an `orjson.Fragment`)."""
-        info, data = self.info, self.data
-        spec_json = data[self.fields_end + 1 + len(_SPEC_KEY) : self.status_at]
-        return {
-            "kind": info.kind,
-            "apiVersion": info.api_version,
-            "metadata": meta,
-            "spec": orjson.loads(spec_json) if spec else orjson.Fragment(spec_json),
-            "status": status,
-        }
-
-    def _entries(self, entries: bool, decoded: list[Any] | None) -> Any:
-        """managedFields for a draft (the entries, fieldsV1 encoded; or all of it encoded)."""
-        if not entries:
-            return self.entries_encoded()
-        if decoded is not None:
-            return decoded
-        return _DRAFT_ENTRIES.decode(self.data[self.fields_at + len(_FIELDS_KEY) : self.fields_end])
-
-    def entries_encoded(self) -> msgspec.Raw:
-        """managedFields left encoded whole, for a draft of a write that records no entry."""
-        return msgspec.Raw(self.data[self.fields_at + len(_FIELDS_KEY) : self.fields_end])
-
-
-def _encode(info: ResourceInfo, obj: dict[str, Any]) -> tuple[bytes, int, int, int]:
-    """The canonical object's bytes, where its managedFields sit and where its status starts.
-
-    managedFields is written separately and spliced in as the last key of
-    metadata (its place in the Go struct), so its span is known without a search;
-    so is a status, the last key (see `ObjectStore.put_status`).
-    """
-    meta = obj["metadata"]
-    entries = meta.get("managedFields")
-    if (
-        info.name == "events"  # written once, hardly ever drafted: not worth splitting
-        or not entries
-        or len(meta) < 2
-        or next(reversed(meta)) != "managedFields"
-    ):
-        return orjson.dumps(obj, default=_encoded), 0, 0, 0
-    meta_json, fields_json = _metadata_parts(meta, entries)
-    obj["metadata"] = orjson.Fragment(meta_json[:-1] + _FIELDS_KEY + fields_json + b"}")
-    status = obj.get("status")
-    status_json = b""
-    if status.__class__ is dict and tuple(obj) == _WITH_STATUS:
-        status_json = orjson.dumps(status)
-        obj["status"] = orjson.Fragment(status_json)
-    elif status.__class__ is orjson.Fragment and tuple(obj) == _WITH_STATUS:
-        status_json = orjson.dumps(status)  # left encoded by its draft: its bytes as they were
-    data = orjson.dumps(obj)
-    obj["metadata"] = meta
-    if status_json:
-        obj["status"] = status
-    start = len(_head(info)) + len(meta_json) - 1
-    status_at = len(data) - 1 - len(status_json) - len(_STATUS_KEY) if status_json else 0
-    return data, start, start + len(_FIELDS_KEY) + len(fields_json), status_at
-
-
-def _metadata_parts(meta: dict[str, Any], entries: list[Any]) -> tuple[bytes, bytes]:
-    """metadata's bytes without its managedFields (its last key, `entries`), and theirs."""
-    del meta["managedFields"]
-    meta_json = orjson.dumps(meta)
-    meta["managedFields"] = entries
-    return meta_json, _ENTRIES.encode(entries)
-
-
-def _restamped(stored: Stored, rv: int) -> Stored | None:
-    """`stored` at resourceVersion `rv`, patched in its bytes (None if they are not as expected).
-
-    metadata.resourceVersion is the first "resourceVersion" in canonical bytes (only
-    kind, apiVersion, name, generateName, namespace, selfLink and uid come before it).
-    """
-    old, new = b'"resourceVersion":"%d"' % stored.rv, b'"resourceVersion":"%d"' % rv
-    data = stored.data
-    at = data.find(old)
-    if at < 0 or (stored.fields_end and at > stored.fields_at):
-        return None
-    shift = len(new) - len(old)
-    return Stored(
-        data[:at] + new + data[at + len(old) :],
-        rv=rv,
-        uid=stored.uid,
-        info=stored.info,
-        view=stored._view,
-        fields_at=stored.fields_at + shift if stored.fields_end else 0,
-        fields_end=stored.fields_end + shift if stored.fields_end else 0,
-        status_at=stored.status_at + shift if stored.status_at else 0,
-    )
-
-
-def _stored_anew(
-    info: ResourceInfo, obj: dict[str, Any], *, rv: int, uid: str, view: Selectable | None
-) -> Stored:
-    """`obj` (canonical) stored at resourceVersion `rv`."""
-    obj["metadata"]["resourceVersion"] = str(rv)
-    data, fields_at, fields_end, status_at = _encode(info, obj)
-    return Stored(
-        data,
-        rv=rv,
-        uid=uid,
-        info=info,
-        view=view,
-        fields_at=fields_at,
-        fields_end=fields_end,
-        status_at=status_at,
-    )
 
 
 _KEPT = 8192
@@ -449,6 +208,8 @@ class ObjectStore:
         self._window_start: dict[str, int] = dict.fromkeys(self.resources, 0)
         self._subscribers: dict[str, set[Subscriber]] = {r: set() for r in self.resources}
         self._listeners: dict[str, list[Listener]] = {r: [] for r in self.resources}
+        self._status_listeners: dict[str, list[Listener]] = {r: [] for r in self.resources}
+        """Those of `_listeners` also told of /status writes (see `listen`)."""
         self._kept: dict[Stored, _Kept] = {}
         """What a /status write stored, kept for the next draft of that version (see
         `draft`); at most `_KEPT`, the oldest dropped first."""
@@ -519,8 +280,10 @@ class ObjectStore:
 
     # writes
 
-    def put(self, resource: str, obj: dict[str, Any]) -> Stored:
-        """Create or replace the object named by its metadata; the store owns `obj` afterwards."""
+    def put(self, resource: str, obj: dict[str, Any], *, status_write: bool = False) -> Stored:
+        """Create or replace the object named by its metadata; the store owns `obj` afterwards.
+
+        `status_write`: a write through the /status subresource (see `listen`)."""
         info = self.resources[resource]
         meta = obj["metadata"]
         key = (meta.get("namespace", "") if info.namespaced else "", meta["name"])
@@ -528,7 +291,7 @@ class ObjectStore:
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)  # before ordering: its place is after uid
         obj = _canonical(info, obj)
-        stored = _stored_anew(info, obj, rv=self.rv, uid=meta.get("uid", ""), view=None)
+        stored = stored_anew(info, obj, rv=self.rv, uid=meta.get("uid", ""), view=None)
         if previous is not None and self._kept:
             kept = self._kept.pop(previous, None)
             # A write that kept managedFields as they were (e.g. a binding) hands them on.
@@ -538,7 +301,7 @@ class ObjectStore:
                 == previous.data[previous.fields_at : previous.fields_end]
             ):
                 self._keep(stored, _Kept(kept.entries))
-        return self._written(resource, key, stored, previous, obj)
+        return self._written(resource, key, stored, previous, obj, status_write=status_write)
 
     def put_new(self, resource: str, key: Key, uid: str, encode: Callable[[int], bytes]) -> Stored:
         """Store a new object its writer encodes itself: `encode(rv)` gives its canonical bytes.
@@ -572,32 +335,34 @@ class ObjectStore:
         info = self.resources[resource]
         status = obj.get("status")
         if not current.status_at or status.__class__ is not dict:
-            return self.put(resource, obj)
+            return self.put(resource, obj, status_write=True)
         obj = _canonical(info, obj)
         meta = obj["metadata"]
         entries = meta.get("managedFields")
         if not entries or next(reversed(meta)) != "managedFields":
-            return self.put(resource, obj)
+            return self.put(resource, obj, status_write=True)
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
-        meta_json, fields_json = _metadata_parts(meta, entries)
-        data = current.data
-        head = b"".join((_head(info), meta_json[:-1], _FIELDS_KEY))
-        middle = data[current.fields_end : current.status_at]  # "}" closing metadata, the spec
-        fields_end = len(head) + len(fields_json)
+        meta_json, fields_json = metadata_parts(meta, entries)
+        head = object_head(info)
+        fields_at = len(head) + len(meta_json) - 1
+        fields_end = fields_at + len(FIELDS_KEY) + len(fields_json)
+        # "}" closing metadata, then the spec: a view, copied once (into the new bytes).
+        middle = memoryview(current.data)[current.fields_end : current.status_at]
+        pieces = (head, meta_json[:-1], FIELDS_KEY, fields_json, middle, STATUS_KEY)
         stored = Stored(
-            b"".join((head, fields_json, middle, _STATUS_KEY, orjson.dumps(status), b"}")),
+            b"".join((*pieces, orjson.dumps(status), b"}")),
             rv=self.rv,
             uid=current.uid,
             info=info,
-            fields_at=len(head) - len(_FIELDS_KEY),
+            fields_at=fields_at,
             fields_end=fields_end,
             status_at=fields_end + len(middle),
         )
         self._kept.pop(current, None)
         if entries.__class__ is list:  # not left encoded whole (a write recording no fields)
             self._keep(stored, _Kept(entries, meta, status) if hand_on else _Kept(entries))
-        return self._written(resource, key, stored, current, obj)
+        return self._written(resource, key, stored, current, obj, status_write=True)
 
     def _written(
         self,
@@ -606,6 +371,8 @@ class ObjectStore:
         stored: Stored,
         previous: Stored | None,
         obj: dict[str, Any] | None,
+        *,
+        status_write: bool = False,
     ) -> Stored:
         self._objects[resource][key] = stored
         entry = WatchEntry(
@@ -616,7 +383,7 @@ class ObjectStore:
             stored=stored,
             previous=previous,
         )
-        self._publish(entry, obj)
+        self._publish(entry, obj, status_write=status_write)
         return stored
 
     def remove(self, resource: str, key: Key) -> Stored | None:
@@ -626,7 +393,7 @@ class ObjectStore:
             return None
         kept = self._kept.pop(previous, None) if self._kept else None
         self.rv += 1
-        stored = _restamped(previous, self.rv) or _stored_anew(
+        stored = restamped(previous, self.rv) or stored_anew(
             self.resources[resource],
             previous.draft(entries=False),
             rv=self.rv,
@@ -650,7 +417,9 @@ class ObjectStore:
         self._publish(entry, final)
         return stored
 
-    def _publish(self, entry: WatchEntry, obj: dict[str, Any] | None) -> None:
+    def _publish(
+        self, entry: WatchEntry, obj: dict[str, Any] | None, *, status_write: bool = False
+    ) -> None:
         """Record the write in the history, offer it to watchers, tell listeners.
 
         `obj`: the object as written, or None to have it decoded only if someone listens.
@@ -661,7 +430,7 @@ class ObjectStore:
         history.append(entry)
         for subscriber in self._subscribers[entry.resource]:
             subscriber.offer(entry)
-        listeners = self._listeners[entry.resource]
+        listeners = (self._status_listeners if status_write else self._listeners)[entry.resource]
         if listeners:
             if obj is None:
                 obj = entry.stored.obj
@@ -691,13 +460,20 @@ class ObjectStore:
         names = [resource] if resource else list(self._subscribers)
         return [s for n in names for s in self._subscribers[n]]
 
-    def listen(self, resource: str, listener: Listener) -> None:
-        """Call `listener` synchronously after every write of `resource` (see `Listener`)."""
+    def listen(self, resource: str, listener: Listener, *, status_writes: bool = True) -> None:
+        """Call `listener` synchronously after every write of `resource` (see `Listener`).
+
+        `status_writes=False`: not after writes through the /status subresource, for a
+        listener that reads neither status nor managedFields (all such a write changes).
+        """
         self._listeners[resource].append(listener)
+        if status_writes:
+            self._status_listeners[resource].append(listener)
 
     def unlisten(self, resource: str, listener: Listener) -> None:
-        if listener in self._listeners[resource]:
-            self._listeners[resource].remove(listener)
+        for listeners in (self._listeners[resource], self._status_listeners[resource]):
+            if listener in listeners:
+                listeners.remove(listener)
 
     def compact(self, resource: str | None = None) -> None:
         """Forget the watch history (of one resource or all), as an etcd compaction does."""
