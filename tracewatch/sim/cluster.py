@@ -17,6 +17,7 @@ from tracewatch.sim import certs
 from tracewatch.sim.apiserver import ApiServer, Tokens
 from tracewatch.sim.controllers.manager import ControllerManager
 from tracewatch.sim.events import EventRecorder
+from tracewatch.sim.eventttl import EventExpiry
 from tracewatch.sim.faults import Faults
 from tracewatch.sim.kubeconfig import write_kubeconfig
 from tracewatch.sim.kubelet import Kubelet
@@ -67,6 +68,11 @@ class SimCluster:
             faults=self.faults,
         )
         self._runner: web.AppRunner | None = None
+        self.event_expiry = (
+            EventExpiry(store=self.store, tasks=self.tasks, ttl=self.options.event_ttl)
+            if self.options.event_ttl is not None
+            else None
+        )
         recorder = EventRecorder(registry=self.registry)
         nodes = self.options.names_of_nodes()
         for name in BUILTIN_NAMESPACES:
@@ -144,6 +150,8 @@ class SimCluster:
         site = web.TCPSite(runner, host, port, ssl_context=tls)
         await site.start()
         self._runner = runner
+        if self.event_expiry is not None:
+            self.event_expiry.start()
         bound = runner.addresses[0]
         self._server.server_address = f"{bound[0]}:{bound[1]}"
         self.url = f"{'https' if tls else 'http'}://{bound[0]}:{bound[1]}"

@@ -58,6 +58,10 @@ class SimOptions:
     """Seconds between BOOKMARK events on watches that allow them (the real server: about 60)."""
     max_watch_backlog: int = 100_000
     """Events queued for one slow watcher before the server closes it (as the real cacher does)."""
+    event_ttl: float | None = 3600.0
+    """Seconds an Event lives after its last write, as kube-apiserver's --event-ttl (1 h; it
+    goes within a minute after, see `sim.eventttl`); None keeps Events for ever. Not
+    divided by `speed`: it is the server's setting, not a simulated latency."""
     serialize_image_pulls: bool = True
     """One image pull at a time per node, the kubelet's default (serializeImagePulls)."""
 

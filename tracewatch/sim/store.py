@@ -213,6 +213,9 @@ class ObjectStore:
         self._kept: dict[Stored, _Kept] = {}
         """What a /status write stored, kept for the next draft of that version (see
         `draft`); at most `_KEPT`, the oldest dropped first."""
+        self._write_order: dict[str, dict[Key, int]] = {}
+        """For resources that `track_write_order`: key -> resourceVersion of its last write,
+        oldest write first (a rewrite moves the key to the end)."""
 
     # reads
 
@@ -240,6 +243,22 @@ class ObjectStore:
 
     def count(self, resource: str) -> int:
         return len(self._objects[resource])
+
+    def track_write_order(self, resource: str) -> None:
+        """Keep the order in which `resource`'s objects were last written (see `written_up_to`)."""
+        if resource not in self._write_order:
+            by_rv = sorted(self._objects[resource].items(), key=lambda kv: kv[1].rv)
+            self._write_order[resource] = {key: stored.rv for key, stored in by_rv}
+
+    def written_up_to(self, resource: str, rv: int) -> list[Key]:
+        """Keys of the objects last written at or before `rv`, oldest write first (a tracked
+        resource: `track_write_order`)."""
+        keys = []
+        for key, written in self._write_order[resource].items():
+            if written > rv:
+                break
+            keys.append(key)
+        return keys
 
     def draft(
         self, stored: Stored, *, entries: bool = True, status: bool = False, metadata: bool = False
@@ -375,6 +394,10 @@ class ObjectStore:
         status_write: bool = False,
     ) -> Stored:
         self._objects[resource][key] = stored
+        order = self._write_order.get(resource)
+        if order is not None:
+            order.pop(key, None)
+            order[key] = self.rv
         entry = WatchEntry(
             rv=self.rv,
             resource=resource,
@@ -391,6 +414,9 @@ class ObjectStore:
         previous = self._objects[resource].pop(key, None)
         if previous is None:
             return None
+        order = self._write_order.get(resource)
+        if order is not None:
+            del order[key]
         kept = self._kept.pop(previous, None) if self._kept else None
         self.rv += 1
         stored = restamped(previous, self.rv) or stored_anew(
