@@ -282,3 +282,21 @@ def test_pod_ready_before_the_backfill_window_opens_no_lifecycle() -> None:
     spans += engine.advance(now + 5000 * MS)
     assert [s.name for s in spans if s.is_root] == ["k8s.DeletePod"]
     assert engine.tracked == 0
+
+
+def test_an_event_deleted_is_not_a_new_occurrence() -> None:
+    """An Event's DELETED (its TTL ran out, or a cleanup) adds nothing: it happened once."""
+    engine = Engine(options=EngineOptions(settle_delay_ns=0))
+    story = PodStory(created_ns=T0)
+    failed = scheduler_event(reason="FailedScheduling", message="0/3 nodes are available",
+                             at_ns=T0 + 40 * MS)
+    out: list[SpanRecord] = []
+    out += engine.observe(obs(T0 + 5 * MS, story.snapshot(), Change.ADDED))
+    out += engine.observe(obs(T0 + 50 * MS, failed, Change.ADDED))
+    out += engine.observe(obs(T0 + 60 * MS, failed, Change.DELETED))
+    out += engine.observe(obs(T0 + 70 * MS, failed, Change.RELISTED_GONE))
+    out += engine.observe(obs(T0 + 5_060 * MS, story.schedule(T0 + 5_045 * MS)))
+    out += engine.observe(obs(T0 + 6_000 * MS, story.started("app", T0 + 6_000 * MS)))
+    out += engine.observe(obs(T0 + 6_500 * MS, story.condition("Ready", T0 + 6_500 * MS)))
+    schedule = _by_name(out + engine.advance(T0 + 10_000 * MS))["scheduler.SchedulePod"]
+    assert [(e.name, (e.time_ns - T0) // MS) for e in schedule.events] == [("FailedScheduling", 40)]

@@ -42,7 +42,7 @@ from tracewatch.core.kinds import TRACKERS
 from tracewatch.core.kinds.base import Tracker
 from tracewatch.core.kinds.claims import BIND_SPAN
 from tracewatch.core.lifecycle import Lifecycle, Placement
-from tracewatch.core.observations import Observation
+from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import Event, ObjectMeta
 from tracewatch.core.spans import Outcome, SpanLink, SpanRecord, TimeSource
 from tracewatch.core.tracecontext import context_from_annotations
@@ -120,7 +120,10 @@ class Engine:
         out = self.advance(obs.observed_at_ns) if self._due(obs.observed_at_ns) else []
         obj = obs.obj
         if type(obj) is Event:
-            self._observe_event(obs, obj)
+            # An Event's deletion (its TTL, an hour after its last write, ran out) is no
+            # new occurrence of what it records; its ADDED and MODIFIEDs were.
+            if obs.change is Change.ADDED or obs.change is Change.MODIFIED:
+                self._observe_event(obs, obj)
         else:
             tracker = self._by_type.get(type(obj))
             if tracker is not None:
