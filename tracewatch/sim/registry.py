@@ -41,30 +41,21 @@ from __future__ import annotations
 import bisect
 import random
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any
 
 import orjson
 
-from tracewatch.sim import defaults, objects, replacing, scaling
-from tracewatch.sim.errors import (
-    ApiError,
-    already_exists,
-    bad_request,
-    conflict,
-    invalid,
-    method_not_allowed,
-    not_found,
-)
+from tracewatch.sim import defaults, deletion, objects, replacing, scaling
+from tracewatch.sim.errors import ApiError, already_exists, bad_request, not_found
 from tracewatch.sim.paging import Snapshots, decode_continue, encode_continue
 from tracewatch.sim.replacing import awaiting_finalizers
 from tracewatch.sim.resources import ResourceInfo
 from tracewatch.sim.selectors import Selector, parse_label_selector
 from tracewatch.sim.storageclasses import DEFAULT_STORAGE_CLASSES, StorageClass, admit_claim
 from tracewatch.sim.store import Key, ObjectStore, Stored
-from tracewatch.sim.timestamps import NS_PER_S, now_ns, rfc3339
+from tracewatch.sim.timestamps import now_ns, rfc3339
 from tracewatch.sim.truth import GroundTruth
 from tracewatch.sim.uids import new_uid
-from tracewatch.sim.views import view
 
 Mutation = Callable[[dict[str, Any]], None]
 FieldsOf = Callable[[dict[str, Any]], dict[str, Any]]
@@ -79,19 +70,6 @@ def owned_part(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 _UNKNOWN_RESOURCE = "the server could not find the requested resource"
-PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
-_POLICY_FINALIZERS = {"Foreground": "foregroundDeletion", "Orphan": "orphan"}
-
-
-class _SpecForDeletion(TypedDict, total=False):
-    nodeName: Any
-    terminationGracePeriodSeconds: Any
-
-
-class _PodForDeletion(TypedDict, total=False):
-    """What a DELETE reads of a pod (a `views.view` shape)."""
-
-    spec: _SpecForDeletion
 
 
 class Registry:
@@ -349,7 +327,7 @@ class Registry:
         if current is None or (uid is not None and current.uid != uid):
             return None
         entries = fields is not None
-        return self._update(
+        return self.update_drafted(
             info,
             key,
             current,
@@ -365,7 +343,7 @@ class Registry:
             fields=fields,
         )
 
-    def _update(
+    def update_drafted(
         self,
         info: ResourceInfo,
         key: Key,
@@ -522,96 +500,17 @@ class Registry:
         preconditions: dict[str, Any] | None = None,
         at_ns: int | None = None,
     ) -> Stored:
-        """DELETE: a bound pod is deleted gracefully (its kubelet finishes the job); else at once.
-
-        Foreground / Orphan deletion adds the `foregroundDeletion` / `orphan`
-        finalizer (no policy on a batch/v1 Job means Orphan, its default); an object
-        with finalizers is only marked (`deletionTimestamp` now, grace 0) until they
-        are gone. Returns the object as the response carries it: marked, or its last
-        state when removed. Raises 400, 404, 405, 409 (preconditions), 422 (policy).
-        """
-        info = self.info(resource)
-        if "delete" not in info.verbs:
-            raise method_not_allowed()
-        if propagation_policy not in (None, *PROPAGATION_POLICIES):
-            raise invalid(
-                kind="DeleteOptions",
-                name="",
-                group="meta.k8s.io",
-                causes=[
-                    f'propagationPolicy: Unsupported value: "{propagation_policy}": supported '
-                    'values: "Foreground", "Background", "Orphan", "nil"'
-                ],
-            )
-        if grace_period_seconds is not None and grace_period_seconds < 0:
-            raise bad_request("gracePeriodSeconds must be >= 0")
-        stored = self.get(resource, namespace=namespace, name=name)
-        for field, label, actual in (
-            ("uid", "UID", stored.uid),
-            ("resourceVersion", "ResourceVersion", str(stored.rv)),
-        ):
-            wanted = (preconditions or {}).get(field)
-            if wanted not in (None, "") and str(wanted) != actual:
-                raise conflict(
-                    resource=resource,
-                    name=name,
-                    group=info.group,
-                    why=f"Precondition failed: {label} in precondition: {wanted}, "
-                    f"{label} in object meta: {actual}",
-                )
-        at = now_ns() if at_ns is None else at_ns
-        # A pod's listeners read only metadata there (see `Listener`): spec, status left encoded.
-        current = self.store.draft(stored, entries=False, metadata=resource == "pods")
-        meta = current["metadata"]
-        if meta.get("deletionTimestamp"):
-            return stored  # already being deleted: the real server answers with it as it is
-        policy = propagation_policy or ("Orphan" if resource == "jobs" else "Background")
-        self.deletion_policies[stored.uid] = policy
-        finalizers = list(meta.get("finalizers") or ())
-        added = _POLICY_FINALIZERS.get(policy)
-        if added and added not in finalizers:
-            finalizers.append(added)
-        spec = (view(stored, _PodForDeletion).get("spec") or {}) if resource == "pods" else {}
-        grace = grace_period_seconds
-        if grace is None:
-            grace = spec.get("terminationGracePeriodSeconds", 30) if resource == "pods" else 0
-        graceful = resource == "pods" and grace > 0 and bool(spec.get("nodeName"))
-        if not graceful and not finalizers:
-            # No kubelet to wait for (or no grace asked) and no finalizer: gone at once.
-            removed = self.remove(resource, namespace=namespace, name=name, at_ns=at)
-            if removed is None:
-                raise not_found(resource=resource, name=name, group=info.group)
-            return removed
-
-        def mark(obj: dict[str, Any]) -> None:
-            m = obj["metadata"]
-            if graceful:
-                m["deletionTimestamp"] = rfc3339(at + grace * NS_PER_S)
-                m["deletionGracePeriodSeconds"] = grace
-                if m.get("generation"):
-                    m["generation"] += 1  # graceful deletion bumps generation (rest.BeforeDelete)
-            else:
-                m["deletionTimestamp"] = rfc3339(at)
-                m["deletionGracePeriodSeconds"] = 0
-            if finalizers:
-                m["finalizers"] = finalizers
-
-        uid = meta["uid"]
-        # The copy decoded above is private and read only so far: the update takes it over.
-        marked = self._update(
-            info,
-            self.key(info, namespace=namespace, name=name),
-            stored,
-            current,
-            mutate=mark,
-            manager="",
-            at_ns=at,
-            subresource=None,
-            fields=None,
+        """DELETE (see `tracewatch.sim.deletion.delete`); raises 400, 404, 405, 409, 422."""
+        return deletion.delete(
+            self,
+            resource,
+            namespace=namespace,
+            name=name,
+            grace_period_seconds=grace_period_seconds,
+            propagation_policy=propagation_policy,
+            preconditions=preconditions,
+            at_ns=at_ns,
         )
-        if resource != "events":
-            self.truth.record(uid, "deletion_requested", at)
-        return marked
 
     def remove(
         self, resource: str, *, namespace: str | None, name: str, at_ns: int, uid: str | None = None
