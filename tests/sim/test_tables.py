@@ -495,7 +495,11 @@ async def test_list_as_table_keeps_list_metadata_and_partial_metadata_rows(
 ) -> None:
     """A Table list has the columns, one row per item, the list rv and continue token."""
     for name in ("a", "b", "c"):
-        await sim.create("pods", pod_manifest(name))
+        pod = pod_manifest(name)
+        # No scheduler serves this name: nothing writes the pods after their creation, so the
+        # rows can be compared with the pods as they are after the list.
+        pod["spec"]["schedulerName"] = "nobodys-scheduler"
+        await sim.create("pods", pod)
     headers = {"Accept": KUBECTL_ACCEPT}
     path = "/api/v1/namespaces/default/pods"
     async with http.get(path, params={"limit": "2"}, headers=headers) as response:
@@ -523,7 +527,9 @@ async def test_get_as_table_and_include_object(
     sim: SimCluster, http: aiohttp.ClientSession
 ) -> None:
     """One object's Table carries its rv; includeObject picks Object, None or bad (400)."""
-    created = await sim.create("pods", pod_manifest("one"))
+    pod = pod_manifest("one")
+    pod["spec"]["schedulerName"] = "nobodys-scheduler"  # never bound: its rv stays
+    created = await sim.create("pods", pod)
     path = "/api/v1/namespaces/default/pods/one"
     accept = {"Accept": "application/json;as=Table;v=v1beta1;g=meta.k8s.io"}
     async with http.get(path, headers=accept) as response:
