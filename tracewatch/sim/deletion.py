@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from tracewatch.sim.errors import bad_request, conflict, invalid, method_not_allowed, not_found
+from tracewatch.sim.errors import (
+    bad_request,
+    invalid,
+    method_not_allowed,
+    not_found,
+    precondition_failed,
+)
 from tracewatch.sim.timestamps import NS_PER_S, now_ns, rfc3339
 from tracewatch.sim.views import view
 
@@ -76,12 +82,13 @@ def delete(
     ):
         wanted = (preconditions or {}).get(field)
         if wanted not in (None, "") and str(wanted) != actual:
-            raise conflict(
+            raise precondition_failed(
                 resource=resource,
                 name=name,
                 group=info.group,
-                why=f"Precondition failed: {label} in precondition: {wanted}, "
-                f"{label} in object meta: {actual}",
+                field=label,
+                wanted=wanted,
+                actual=actual,
             )
     at = now_ns() if at_ns is None else at_ns
     # A pod's listeners read only metadata there (see `Listener`): spec, status left encoded.

@@ -92,6 +92,19 @@ def conflict(*, resource: str, name: str, group: str = "", why: str | None = Non
     )
 
 
+def precondition_failed(
+    *, resource: str, name: str, group: str, field: str, wanted: object, actual: object
+) -> ApiError:
+    """409 Conflict for a DeleteOptions / PUT precondition (`field`: "UID", "ResourceVersion")."""
+    return conflict(
+        resource=resource,
+        name=name,
+        group=group,
+        why=f"Precondition failed: {field} in precondition: {wanted}, "
+        f"{field} in object meta: {actual}",
+    )
+
+
 def invalid(*, kind: str, name: str, causes: list[str], group: str = "") -> ApiError:
     """422 Invalid: `Kind "name" is invalid: <field>: <problem>, ...`."""
     details: dict[str, Any] = {"name": name, "kind": kind}

@@ -16,7 +16,14 @@ import orjson
 import yaml
 
 from tracewatch.sim import objects, patching, scaling
-from tracewatch.sim.errors import ApiError, bad_request, conflict, invalid, method_not_allowed
+from tracewatch.sim.errors import (
+    ApiError,
+    bad_request,
+    conflict,
+    invalid,
+    method_not_allowed,
+    precondition_failed,
+)
 from tracewatch.sim.timestamps import now_ns
 
 if TYPE_CHECKING:
@@ -86,12 +93,13 @@ def replace(
     if rv not in (None, "") and str(rv) != str(current.rv):
         raise conflict(resource=resource, name=name, group=info.group)
     if meta.get("uid") not in (None, "", current.uid):
-        raise conflict(
+        raise precondition_failed(
             resource=resource,
             name=name,
             group=info.group,
-            why=f"Precondition failed: UID in precondition: {meta['uid']}, "
-            f"UID in object meta: {current.uid}",
+            field="UID",
+            wanted=meta["uid"],
+            actual=current.uid,
         )
     at = now_ns() if at_ns is None else at_ns
     old = current.obj
