@@ -426,12 +426,11 @@ class ObjectStore:
             uid=previous.uid,
             view=previous._view,
         )
+        final = None  # decoded by `_publish` if someone listens
         if kept is not None and kept.meta is not None and stored.status_at:
             kept.meta["resourceVersion"] = str(self.rv)
             kept.meta["managedFields"] = stored.entries_encoded()
             final = stored.assembled(kept.meta, kept.status, spec=False)
-        else:
-            final = stored.draft(entries=False)
         entry = WatchEntry(
             rv=self.rv,
             resource=resource,
@@ -448,7 +447,8 @@ class ObjectStore:
     ) -> None:
         """Record the write in the history, offer it to watchers, tell listeners.
 
-        `obj`: the object as written, or None to have it decoded only if someone listens.
+        `obj`: the object as written, or None to have it decoded only if someone listens
+        (as a draft: managedFields, where split out, left encoded; no listener reads them).
         """
         history = self._history[entry.resource]
         if len(history) == history.maxlen:
@@ -459,7 +459,7 @@ class ObjectStore:
         listeners = (self._status_listeners if status_write else self._listeners)[entry.resource]
         if listeners:
             if obj is None:
-                obj = entry.stored.obj
+                obj = entry.stored.draft(entries=False)
             for listener in listeners:
                 listener(entry.type, obj)
 
