@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from tracewatch.sim.errors import already_exists, not_found
+from tracewatch.sim.errors import already_exists
 from tracewatch.sim.objects import fields_v1
 from tracewatch.sim.registry import Registry, owned_part
 from tracewatch.sim.store import Stored
@@ -81,15 +81,15 @@ class EventRecorder:
     """
 
     def __init__(self, *, registry: Registry) -> None:
+        self._registry = registry
         self._store = registry.store
         self._fields: dict[tuple[tuple[str, ...], ...], bytes] = {}
         """An event's FieldsV1 set, encoded, by its keys and its maps' keys (all else is scalar)."""
 
     def _create(self, body: dict[str, Any], *, about: Ref, at_ns: int, component: str) -> Stored:
         """Store an Event of `body` (all but kind, apiVersion, metadata), created at `at_ns`."""
-        store, namespace, name = self._store, about.namespace, event_name(about.name, at_ns)
-        if store.get("namespaces", ("", namespace)) is None:
-            raise not_found(resource="namespaces", name=namespace)
+        store, name = self._store, event_name(about.name, at_ns)
+        namespace = self._registry.namespace_for_create({}, about.namespace)
         key = (namespace, name)
         if store.get("events", key) is not None:
             raise already_exists(resource="events", name=name)

@@ -212,7 +212,7 @@ class Registry:
         if not isinstance(meta, dict):
             meta = obj["metadata"] = {}
         if info.namespaced:
-            namespace = self._check_namespace(meta, namespace)
+            namespace = self.namespace_for_create(meta, namespace)
         else:
             meta.pop("namespace", None)
         name = meta.get("name") or ""
@@ -268,7 +268,9 @@ class Registry:
             self.truth.record(uid, "created", at)
         return stored
 
-    def _check_namespace(self, meta: dict[str, Any], namespace: str | None) -> str:
+    def namespace_for_create(self, meta: dict[str, Any], namespace: str | None) -> str:
+        """The namespace a create of an object with metadata `meta` goes to (the request's,
+        else its own, else "default"); 400 if the two differ, 404 if it does not exist."""
         given = meta.get("namespace")
         if namespace and given and given != namespace:
             raise bad_request(
