@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import operator
 import random
 from typing import Any
 
 from tracewatch.sim.behaviour import Behaviour, behaviour_of
 from tracewatch.sim.events import EventRecorder, Ref
 from tracewatch.sim.kubelet_containers import ContainerRuns, mark_not_ready
-from tracewatch.sim.objects import image_size, memo_put, node_ip, pod_status_fields
+from tracewatch.sim.objects import (
+    condition_type,
+    image_size,
+    memo_put,
+    node_ip,
+    pod_status_fields,
+)
 from tracewatch.sim.options import SimOptions
 from tracewatch.sim.registry import Registry
 from tracewatch.sim.scheduler import set_condition
@@ -42,7 +47,6 @@ _CONDITION_ORDER = (
     "PodScheduled",
 )
 _CONDITION_RANK = {t: i for i, t in enumerate(_CONDITION_ORDER)}
-_TYPE = operator.itemgetter("type")
 _STATUS_ORDER = (
     "phase",
     "conditions",
@@ -97,7 +101,7 @@ def _in_kubelet_order(status: dict[str, Any]) -> dict[str, Any]:
     the orders are checked through memos rather than sorted and rebuilt each time.
     """
     conditions = status.setdefault("conditions", [])
-    types = tuple(map(_TYPE, conditions))
+    types = tuple(map(condition_type, conditions))
     in_order = _conditions_sorted.get(types)
     if in_order is None:
         ranks = list(map(_condition_rank, conditions))

@@ -155,7 +155,8 @@ def _list_set(value: list[Any]) -> dict[str, Any]:
     return out
 
 
-_TYPE = itemgetter("type")
+condition_type = itemgetter("type")
+"""A condition's `type`."""
 _status_sets: dict[tuple[Any, ...], dict[str, Any]] = {}
 """A pod status' shape (see `pod_status_fields`) -> its set."""
 
@@ -207,7 +208,7 @@ def _conditions_shape(conditions: Any) -> tuple[Any, ...]:
     """Each condition's keys and type (TypeError if one is not a map)."""
     if conditions.__class__ is not list or not conditions:
         return ()
-    return tuple(map(tuple, map(dict.keys, conditions))), tuple(map(_TYPE, conditions))
+    return tuple(map(tuple, map(dict.keys, conditions))), tuple(map(condition_type, conditions))
 
 
 def _usual_status(status: dict[str, Any]) -> bool:
