@@ -38,17 +38,20 @@ import msgspec
 from tracewatch.core import ids
 from tracewatch.core.building import TraceBuilder
 from tracewatch.core.clock import SECOND_NS, Instant
+from tracewatch.core.emitted import EmittedLifecycles
 from tracewatch.core.kinds import TRACKERS
 from tracewatch.core.kinds.base import Tracker
 from tracewatch.core.kinds.claims import BIND_SPAN
 from tracewatch.core.lifecycle import Lifecycle, Placement
 from tracewatch.core.observations import Change, Observation
+from tracewatch.core.pending import PendingEvents
 from tracewatch.core.snapshots import Event, ObjectMeta
 from tracewatch.core.spans import Outcome, SpanLink, SpanRecord, TimeSource
 from tracewatch.core.tracecontext import context_from_annotations
 
 _HISTORY = 4  # ended lifecycles kept per owner for placing late children
 _HEAP_SLACK = 1024  # dead timeout entries tolerated before the heap is compacted
+_ADDED, _MODIFIED = Change.ADDED, Change.MODIFIED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,14 +93,9 @@ class Engine:
         self._history: dict[str, list[Lifecycle]] = {}
         self._names: dict[tuple[str, str, str], str] = {}
         self._children: dict[str, set[tuple[str, str]]] = {}
-        # uid -> keys of its emitted lifecycles; the key sets are shared between objects
-        # (100k idle pods hold one frozenset({"create"}), not 100k sets).
-        self._emitted: dict[str, frozenset[str]] = {}
-        self._key_sets: dict[frozenset[str], frozenset[str]] = {}
-        for uid, key in emitted:
-            self._mark_emitted(uid, key)
+        self._emitted = EmittedLifecycles(emitted)
         self._gone: set[str] = set()
-        self._pending_events: dict[str, list[tuple[int, Event]]] = {}
+        self._pending_events = PendingEvents(ttl_ns=self.options.pending_event_ttl_ns)
         self._emit_heap: list[tuple[int, int, str, str]] = []
         self._timeout_heap: list[tuple[int, int, str, str]] = []
         self._seq = 0
@@ -110,7 +108,7 @@ class Engine:
 
     def emitted_lifecycles(self) -> set[tuple[str, str]]:
         """(uid, key) of every lifecycle emitted and not yet forgotten: what a state file keeps."""
-        return {(uid, key) for uid, keys in self._emitted.items() for key in keys}
+        return self._emitted.pairs()
 
     # -- stepping -------------------------------------------------------------------------------
 
@@ -122,13 +120,15 @@ class Engine:
         if type(obj) is Event:
             # An Event's deletion (its TTL, an hour after its last write, ran out) is no
             # new occurrence of what it records; its ADDED and MODIFIEDs were.
-            if obs.change is Change.ADDED or obs.change is Change.MODIFIED:
+            change = obs.change
+            if change is _ADDED or change is _MODIFIED:
                 self._observe_event(obs, obj)
         else:
             tracker = self._by_type.get(type(obj))
             if tracker is not None:
                 tracker.observe(obs, obj, self)
-        if self._emit_heap and self._emit_heap[0][0] <= self.now_ns:
+        emit_heap = self._emit_heap
+        if emit_heap and emit_heap[0][0] <= self.now_ns:
             out += self.advance(self.now_ns)
         return out
 
@@ -205,7 +205,7 @@ class Engine:
                 lifecycle.key,
             ),
         )
-        for received_ns, event in self._pending_events.pop(uid, ()):
+        for received_ns, event in self._pending_events.take(uid):
             tracker.event(lifecycle, event, received_ns)
 
     def ended(self, lifecycle: Lifecycle) -> None:
@@ -226,7 +226,7 @@ class Engine:
         return max(open_.values(), key=lambda lc: lc.start.ns)
 
     def was_emitted(self, uid: str, key: str) -> bool:
-        return key in self._emitted.get(uid, ())
+        return self._emitted.has(uid, key)
 
     def context_for(self, meta: ObjectMeta) -> Placement | None:
         found = context_from_annotations(meta.annotations)
@@ -242,8 +242,8 @@ class Engine:
         if not self._before_backfill(end_ns=end_ns, first_seen_ns=at_ns):
             return False
         self.counters["lifecycles.skipped_history"] += 1
-        self._mark_emitted(uid, key)
-        self._pending_events.pop(uid, None)
+        self._emitted.add(uid, key)
+        self._pending_events.discard(uid)
         return True
 
     def _before_backfill(self, *, end_ns: int, first_seen_ns: int) -> bool:
@@ -283,16 +283,7 @@ class Engine:
         if ref.uid in self._gone or ref.uid in self._emitted:
             self.counters["events.late"] += 1
             return
-        self._prune_pending()
-        self._pending_events.setdefault(ref.uid, []).append((obs.observed_at_ns, event))
-
-    def _prune_pending(self) -> None:
-        # Events whose object never showed up (another shard's, or from before we watched).
-        if len(self._pending_events) < 1024:
-            return
-        horizon = self.now_ns - self.options.pending_event_ttl_ns
-        for uid in [u for u, evs in self._pending_events.items() if evs[-1][0] < horizon]:
-            del self._pending_events[uid]
+        self._pending_events.add(ref.uid, event, received_ns=obs.observed_at_ns, now_ns=self.now_ns)
 
     def _owner_lifecycle(self, lc: Lifecycle) -> tuple[Lifecycle | None, Lifecycle | None]:
         """(the owner lifecycle open when `lc` started, the owner's latest one before it)."""
@@ -351,10 +342,11 @@ class Engine:
         if lc is None:
             return []
         assert lc.end is not None
-        if wait and self._waits_for_children(lc):
+        has_children = uid in self._children
+        if has_children and wait and self._waits_for_children(lc):
             self._schedule(lc, self.now_ns + max(self.options.settle_delay_ns, SECOND_NS // 2))
             return []
-        out = self._emit_ended_children(lc, wait=wait)
+        out = self._emit_ended_children(lc, wait=wait) if has_children else []
         open_ = self._open[uid]
         del open_[key]
         if not open_:
@@ -362,7 +354,7 @@ class Engine:
         self._open_count -= 1
         assert lc.end is not None and lc.outcome is not None
         placement = self._place(lc)
-        self._mark_emitted(uid, key)
+        self._emitted.add(uid, key)
         spans: list[SpanRecord] = []
         if self._before_backfill(end_ns=lc.end.ns, first_seen_ns=lc.first_seen_ns):
             self.counters["lifecycles.skipped_history"] += 1
@@ -378,7 +370,7 @@ class Engine:
             )
             self._by_kind[lc.kind].build(lc, builder, self)
             spans = builder.spans()
-            self.counters[f"lifecycles.{lc.kind}.{lc.outcome.value}"] += 1
+            self.counters[f"lifecycles.{lc.kind}.{lc.outcome._value_}"] += 1
             if spans:
                 spans.extend(lc.held)
                 if ceiling is not None:
@@ -501,12 +493,6 @@ class Engine:
                 return olc
         return None
 
-    def _mark_emitted(self, uid: str, key: str) -> None:
-        keys = self._emitted.get(uid, frozenset()) | {key}
-        # Share the common small sets ({"create"}, {"create", "delete"}); a workload's
-        # growing set of generations stays its own.
-        self._emitted[uid] = self._key_sets.setdefault(keys, keys) if len(keys) <= 2 else keys
-
     def _release(self, uid: str) -> None:
         """Drop what is kept for a gone object once none of its lifecycles is open."""
         if uid in self._open:
@@ -514,8 +500,8 @@ class Engine:
         for lc in self._history.pop(uid, ()):
             if self._names.get((lc.kind, lc.namespace, lc.name)) == uid:
                 del self._names[(lc.kind, lc.namespace, lc.name)]
-        self._pending_events.pop(uid, None)
-        self._emitted.pop(uid, None)
+        self._pending_events.discard(uid)
+        self._emitted.discard(uid)
         self._gone.discard(uid)
 
 

@@ -75,7 +75,8 @@ class PodTracker:
     def observe(self, obs: Observation, pod: Pod, ledger: Ledger) -> None:
         meta = pod.metadata
         uid = meta.uid
-        gone = obs.change in (Change.DELETED, Change.RELISTED_GONE)
+        change = obs.change
+        gone = change is Change.DELETED or change is Change.RELISTED_GONE
         at_ns = obs.observed_at_ns
         create = ledger.current(uid, "create")
         if (
@@ -99,7 +100,7 @@ class PodTracker:
                 ledger.ended(create)
             _apply_delete(delete, pod, at_ns)
             if gone:
-                source = TimeSource.WATCH if obs.change is Change.DELETED else TimeSource.SERVER
+                source = TimeSource.WATCH if change is Change.DELETED else TimeSource.SERVER
                 delete.finish(Instant(at_ns, source), Outcome.COMPLETED)
                 ledger.ended(delete)
         elif gone and create is not None and create.end is None:
@@ -120,7 +121,11 @@ class PodTracker:
         if pod.spec.restart_policy == "Never":
             return
         meta = pod.metadata
-        for status in (*pod.status.init_container_statuses, *pod.status.container_statuses):
+        pod_status = pod.status
+        statuses = pod_status.container_statuses
+        if pod_status.init_container_statuses:
+            statuses = (*pod_status.init_container_statuses, *statuses)
+        for status in statuses:
             state, last = status.state, status.last_state.terminated
             if state.running is not None and status.restart_count:
                 key = f"restart-{status.name}-{status.restart_count}"
