@@ -158,6 +158,11 @@ class Instant(Struct, frozen=True, gc=False):
         return self.ns if self.high is None else self.high
 
 
+# Sources as module constants for the per-observation paths (`fuse`, `event_instant`): on
+# Python 3.11 `TimeSource.X` is a slow lookup (EnumType defines __getattr__), a global is not.
+_WATCH, _SERVER = TimeSource.WATCH, TimeSource.SERVER
+_EVENT_TIME, _EVENT_NAME = TimeSource.EVENT_TIME, TimeSource.EVENT_NAME
+
 # A receipt this far past the end of the timestamp's second still counts as seen live: watch
 # delivery takes milliseconds, so a transition in the second's last moments arrives in the next.
 LIVE_SLACK_NS = 500_000_000
@@ -178,11 +183,11 @@ def fuse(*, server_ns: int, observed_at_ns: int | None, previous_ns: int | None 
     if observed_at_ns is not None and server_ns <= observed_at_ns < end + 1 + LIVE_SLACK_NS:
         low = server_ns if previous_ns is None else min(max(server_ns, previous_ns), end)
         estimate = max(min(observed_at_ns, end), low)
-        return Instant(estimate, TimeSource.WATCH, min(low, estimate), estimate)
+        return Instant(estimate, _WATCH, min(low, estimate), estimate)
     high = end
     if observed_at_ns is not None and observed_at_ns >= server_ns:
         high = min(high, observed_at_ns)
-    return Instant(server_ns, TimeSource.SERVER, server_ns, high)
+    return Instant(server_ns, _SERVER, server_ns, high)
 
 
 def legacy_event_ns(*, name: str, first_timestamp_ns: int | None, count: int) -> int | None:
@@ -213,11 +218,11 @@ def event_instant(event: Event, *, observed_at_ns: int) -> Instant | None:
     """When an Event happened: eventTime, else the legacy name's clock, else firstTimestamp."""
     precise = parse_timestamp_ns(event.event_time)
     if precise is not None:
-        return Instant(precise, TimeSource.EVENT_TIME)
+        return Instant(precise, _EVENT_TIME)
     first = parse_timestamp_ns(event.first_timestamp)
     named = legacy_event_ns(name=event.metadata.name, first_timestamp_ns=first, count=event.count)
     if named is not None:
-        return Instant(named, TimeSource.EVENT_NAME)
+        return Instant(named, _EVENT_NAME)
     if first is None:
         return None
     return fuse(server_ns=first, observed_at_ns=observed_at_ns)

@@ -51,6 +51,7 @@ from tracewatch.core.tracecontext import context_from_annotations
 
 _HISTORY = 4  # ended lifecycles kept per owner for placing late children
 _HEAP_SLACK = 1024  # dead timeout entries tolerated before the heap is compacted
+# On Python 3.11 `Change.X` is a slow lookup (EnumType defines __getattr__); a global is not.
 _ADDED, _MODIFIED = Change.ADDED, Change.MODIFIED
 
 

@@ -63,6 +63,9 @@ _SPAN_EVENT_REASONS = frozenset(
 )
 # Every reason `_startup_event` acts on.
 _STARTUP_REASONS = _SPAN_EVENT_REASONS | {"Scheduled", "Pulling", "Pulled", "Started"}
+# Module constants, not `Change.X` per pod line: on Python 3.11 an Enum class attribute
+# costs a slow lookup (EnumType defines __getattr__), an order of magnitude over a global.
+_GONE = (Change.DELETED, Change.RELISTED_GONE)
 
 
 class PodTracker:
@@ -75,8 +78,7 @@ class PodTracker:
     def observe(self, obs: Observation, pod: Pod, ledger: Ledger) -> None:
         meta = pod.metadata
         uid = meta.uid
-        change = obs.change
-        gone = change is Change.DELETED or change is Change.RELISTED_GONE
+        gone = obs.change in _GONE
         at_ns = obs.observed_at_ns
         create = ledger.current(uid, "create")
         if (
@@ -100,7 +102,7 @@ class PodTracker:
                 ledger.ended(create)
             _apply_delete(delete, pod, at_ns)
             if gone:
-                source = TimeSource.WATCH if change is Change.DELETED else TimeSource.SERVER
+                source = TimeSource.WATCH if obs.change is Change.DELETED else TimeSource.SERVER
                 delete.finish(Instant(at_ns, source), Outcome.COMPLETED)
                 ledger.ended(delete)
         elif gone and create is not None and create.end is None:
