@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -251,3 +252,81 @@ def test_a_head_naming_kind_twice_is_left_to_the_general_way() -> None:
     line = (b'{"observedAt":"2024-05-01T10:00:00Z","type":"ADDED",'
             b'"object":{"kind":"Pod","kind":"Pod","metadata":{"uid":"u"}}}')
     assert parse_capture_line(line) == lines._parse_general(line)
+
+
+def _outcome(parse: Callable[[bytes], object], line: bytes) -> tuple[str, object]:
+    """What a parse gives for `line`: its result, or the text of the error it raises."""
+    try:
+        return "parsed", parse(line)
+    except CaptureLineError as exc:
+        return "refused", str(exc)
+
+
+def test_a_remembered_second_and_head_give_each_line_its_own_time() -> None:
+    """Lines after the first of a second and a head carry their own receipt time and object."""
+    stamps = [1_714_557_600_000_000_000 + n for n in (5, 123_456_789, 999_999_999, 1_000_000_007)]
+    for ns in stamps:
+        line = orjson.dumps({"observedAt": format_observed_at(ns), "type": "MODIFIED",
+                             "object": POD})
+        for _ in range(2):
+            assert parse_capture_line(line) == lines._parse_general(line)
+            observation = parse_capture_line(line).observation
+            assert observation is not None and observation.observed_at_ns == ns
+
+
+def test_lines_like_a_remembered_one_read_as_the_regex_reads_them() -> None:
+    """Any byte of a remembered line's time or head changed (a quote, a backslash, a sign, a
+    space, another letter or digit) gives what reading it the regex way gives."""
+    good = orjson.dumps({"observedAt": format_observed_at(1_714_557_600_123_456_789),
+                         "type": "MODIFIED", "object": POD})
+    assert parse_capture_line(good).observation is not None
+    checked = 0
+    for at in range(len(good.split(b'"metadata"')[0]) + 1):
+        for byte in b'"\\+ .Z0x':
+            line = good[:at] + bytes([byte]) + good[at + 1:]
+            assert _outcome(parse_capture_line, line) == _outcome(lines._parse_recorded, line)
+            checked += 1
+    assert checked > 800
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":3}}}',
+        b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"x"}}}',
+        b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"u"',
+        b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"u"}},"type":"ERROR"}',
+        b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"u"}},"type":"BOOKMARK"}',
+        b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"u"}},"type":"DELETED"}',
+    ],
+)
+def test_bad_bodies_after_a_remembered_head_read_as_the_regex_reads_them(body: bytes) -> None:
+    """A bad body (or a second `type` key) after a second and a head already seen is refused,
+    or read, exactly as the regex way does."""
+    head = b'{"observedAt":"2024-05-01T10:00:07.%09dZ","type":"ADDED",'
+    good = head % 1 + b'"object":{"kind":"Pod","apiVersion":"v1","metadata":{"uid":"u"}}}'
+    assert parse_capture_line(good).observation is not None
+    line = head % 2 + body
+    assert _outcome(parse_capture_line, line) == _outcome(lines._parse_recorded, line)
+
+
+def test_heads_alike_up_to_the_key_are_told_apart() -> None:
+    """PersistentVolume and PersistentVolumeClaim heads, which share their first bytes, each
+    decode as their own kind, whichever came first."""
+    for kind in ("PersistentVolume", "PersistentVolumeClaim") * 2:
+        obj = {"kind": kind, "apiVersion": "v1", "metadata": {"uid": "u", "name": kind}}
+        line = orjson.dumps({"observedAt": format_observed_at(3), "type": "MODIFIED",
+                             "object": obj})
+        parsed = parse_capture_line(line)
+        assert parsed == lines._parse_general(line)
+        assert parsed.kind == kind and parsed.observation is not None
+        assert parsed.observation.resource == kind.lower() + "s"
+
+
+def test_sorted_keys_lines_are_read_alike() -> None:
+    """A line with apiVersion before kind (sorted JSON) reads, first time and after, as the
+    general decoding reads it."""
+    obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"uid": "u-9", "name": "w"}}
+    line = orjson.dumps({"observedAt": format_observed_at(4), "type": "DELETED", "object": obj})
+    for _ in range(2):
+        assert parse_capture_line(line) == lines._parse_general(line)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from tracewatch.core.snapshots import Event, Pod
@@ -102,6 +103,20 @@ def test_event_line_decodes_to_event_snapshot() -> None:
     assert decoded.obj.involved_object.resource_version == "70"
     assert decoded.obj.event_time == "2024-05-01T10:00:00.123456Z"
     assert (decoded.obj.reason, decoded.obj.type, decoded.obj.count) == ("Scheduled", "Normal", 1)
+
+
+def test_envelope_decoder_gives_the_line_as_sent() -> None:
+    """The unchecked envelope decoder gives the type as written and the same snapshot as
+    decode_line, and raises msgspec's own error where decode_line raises DecodeError."""
+    decoder = decoder_for("events")
+    line = watch_line("SOMETHING", EVENT)
+    envelope = decoder.envelope_decoder.decode(line)
+    assert envelope.type == "SOMETHING"
+    assert envelope.object == decoder.decode_line(watch_line("ADDED", EVENT)).obj
+    with pytest.raises(msgspec.ValidationError):
+        decoder.envelope_decoder.decode(b'{"type":"ADDED","object":{"count":"x"}}')
+    with pytest.raises(DecodeError):
+        decoder.decode_line(b'{"type":"ADDED","object":{"count":"x"}}')
 
 
 @pytest.mark.parametrize("resource", sorted(SNAPSHOT_TYPES))

@@ -19,7 +19,7 @@ import msgspec
 from tracewatch.core.clock import format_timestamp_ns, parse_timestamp_ns
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import Snapshot
-from tracewatch.kube.decoding import DecodeError, WatchLine, decoder_for
+from tracewatch.kube.decoding import DecodeError, WatchEnvelope, WatchLine, decoder_for
 from tracewatch.kube.resources import resource_for_kind
 
 __all__ = ["CaptureLine", "CaptureLineError", "format_observed_at", "parse_capture_line"]
@@ -115,6 +115,61 @@ def _understand(head: bytes) -> _Head | None:
     return understood
 
 
+# The lookups' keys: a line's bytes up to its receipt time's "." (`{"observedAt":"` and the
+# second), and from the time's "Z" on, the head. No head the regex understands ends before
+# _HEAD_KEY_END (the shortest: type ADDED, one-letter kind and apiVersion), so its first
+# bytes are a fixed-length key and the rest is checked with `startswith`.
+_SECOND_END = 35
+_HEAD_START = 44
+_HEAD_KEY_END = 99
+_MAX_SECONDS = 4096
+
+# ns of each remembered second, by the line's bytes up to the ".".
+_seconds: dict[bytes, int] = {}
+
+
+class _Recorded(NamedTuple):
+    """An understood head, by its bytes past the key, and what the fast path needs of it."""
+
+    rest: bytes
+    decode: Callable[[bytes], WatchEnvelope[Snapshot]]
+    type: str
+    change: Change
+    resource: str
+    kind: str
+    other: _Recorded | None  # another head with the same key (PersistentVolume and ...Claim)
+
+
+# Heads by their first bytes. Only understood heads are here, and those are few (types x
+# the resource table's kinds x two key orders).
+_recorded_heads: dict[bytes, _Recorded] = {}
+
+
+def _remember(line: bytes, matched: re.Match[bytes], head: _Head, observed_at: int) -> None:
+    """Remember the second and the head of a line the regex read, when its receipt time has
+    the usual form (`format_observed_at`'s): then its bytes alone say what the regex would."""
+    fraction = line[_SECOND_END:_HEAD_START]
+    usual = matched.end(1) == _HEAD_START + 1 and line[_SECOND_END - 1] == 0x2E  # "."
+    if not (usual and line[_HEAD_START] == 0x5A and fraction.isdigit()):  # "Z"
+        return
+    prefix = line[:_SECOND_END]
+    if prefix not in _seconds:
+        if len(_seconds) >= _MAX_SECONDS:
+            _seconds.clear()
+        # Whichever way `_recorded_ns` read this time, its fraction only adds the digits:
+        # every line with this prefix has this second.
+        _seconds[prefix] = observed_at - int(fraction)
+    key = line[_HEAD_START:_HEAD_KEY_END]
+    rest = line[_HEAD_KEY_END:matched.end(2)]
+    known = _recorded_heads.get(key)
+    while known is not None and known.rest != rest:
+        known = known.other
+    if known is None:
+        decode = decoder_for(head.resource).envelope_decoder.decode
+        _recorded_heads[key] = _Recorded(rest, decode, head.change.value, head.change,
+                                         head.resource, head.kind, _recorded_heads.get(key))
+
+
 _kind_decoder = msgspec.json.Decoder(_Kind)
 
 
@@ -132,6 +187,36 @@ def parse_capture_line(line: bytes) -> CaptureLine:
     kind and apiVersion first) are decoded in one pass, as a watch line; anything else
     goes the general way (three passes).
     """
+    # Most lines repeat a receipt second and a head already read the regex way: two lookups
+    # and a digit check stand for the regex, and the envelope decoder for `decode_line`.
+    # Anything unusual (a decode error, no uid, a second `type` key) is read again the
+    # regex way, which says what is wrong.
+    try:
+        second_ns = _seconds[line[:_SECOND_END]]
+        recorded = _recorded_heads[line[_HEAD_START:_HEAD_KEY_END]]
+    except KeyError:
+        return _parse_recorded(line)
+    rest, decode, type_, change, resource, kind, other = recorded
+    while not line.startswith(rest, _HEAD_KEY_END):
+        if other is None:
+            return _parse_recorded(line)
+        rest, decode, type_, change, resource, kind, other = other
+    fraction = line[_SECOND_END:_HEAD_START]
+    if not fraction.isdigit():
+        return _parse_recorded(line)
+    try:
+        envelope = decode(line)
+    except msgspec.MsgspecError:
+        return _parse_recorded(line)
+    obj = envelope.object
+    if envelope.type != type_ or not obj.metadata.uid:
+        return _parse_recorded(line)
+    return CaptureLine(Observation(second_ns + int(fraction), change, resource, obj), kind)
+
+
+def _parse_recorded(line: bytes) -> CaptureLine:
+    """`parse_capture_line` through the regex (remembering the second and the head of a
+    line read this way for the lookups), or the general way."""
     matched = _RECORDED_HEAD.match(line)
     if matched is None:
         return _parse_general(line)
@@ -143,8 +228,10 @@ def parse_capture_line(line: bytes) -> CaptureLine:
         snapshot = head.decode_line(line).obj
     except DecodeError as exc:
         raise CaptureLineError(f"{head.kind}: {exc}") from None
-    return _observation(snapshot, kind=head.kind, observed_at=observed_at, change=head.change,
-                        resource=head.resource)
+    parsed = _observation(snapshot, kind=head.kind, observed_at=observed_at, change=head.change,
+                          resource=head.resource)
+    _remember(line, matched, head, observed_at)
+    return parsed
 
 
 def _parse_general(line: bytes) -> CaptureLine:

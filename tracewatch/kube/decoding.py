@@ -35,6 +35,7 @@ __all__ = [
     "ListPage",
     "ResourceDecoder",
     "Status",
+    "WatchEnvelope",
     "WatchLine",
     "decoder_for",
 ]
@@ -102,7 +103,9 @@ class _ListMeta(msgspec.Struct, frozen=True, rename="camel", gc=False):
     continue_: str = msgspec.field(default="", name="continue")
 
 
-class _Envelope(msgspec.Struct, Generic[T], gc=False):
+class WatchEnvelope(msgspec.Struct, Generic[T], gc=False):
+    """A watch line as sent: its type and its object (any other key is skipped)."""
+
     type: str
     object: T
 
@@ -117,22 +120,26 @@ class ResourceDecoder:
 
     __slots__ = (
         "_item",
-        "_line",
         "_list",
         "_raw_line",
         "_raw_list",
         "_status_line",
+        "envelope_decoder",
         "snapshot_type",
     )
 
     def __init__(self, snapshot_type: type[Snapshot]) -> None:
         self.snapshot_type = snapshot_type
-        self._line = msgspec.json.Decoder(_Envelope[snapshot_type])  # type: ignore[valid-type]
-        self._status_line = msgspec.json.Decoder(_Envelope[Status])
+        # Unchecked: msgspec's errors as they are, the envelope's type as sent; for callers
+        # that send every line it does not suit through `decode_line` (capture replay).
+        self.envelope_decoder: msgspec.json.Decoder[WatchEnvelope[Any]] = msgspec.json.Decoder(
+            WatchEnvelope[snapshot_type]  # type: ignore[valid-type]
+        )
+        self._status_line = msgspec.json.Decoder(WatchEnvelope[Status])
         self._list = msgspec.json.Decoder(_ListBody[snapshot_type])  # type: ignore[valid-type]
         self._raw_list = msgspec.json.Decoder(_ListBody[msgspec.Raw])
         self._item = msgspec.json.Decoder(snapshot_type)
-        self._raw_line = msgspec.json.Decoder(_Envelope[msgspec.Raw])
+        self._raw_line = msgspec.json.Decoder(WatchEnvelope[msgspec.Raw])
 
     def decode_object(self, raw: bytes) -> Snapshot:
         """Decode one object (not a watch line); raise DecodeError if it does not fit the schema."""
@@ -146,7 +153,7 @@ class ResourceDecoder:
         """The `object` of a watch line, byte for byte as received (record mode only: a second
         pass over the line). Raise DecodeError for a line without one."""
         try:
-            envelope: _Envelope[msgspec.Raw] = self._raw_line.decode(line)
+            envelope: WatchEnvelope[msgspec.Raw] = self._raw_line.decode(line)
         except msgspec.MsgspecError as exc:
             raise DecodeError(f"malformed watch line: {exc}") from None
         return bytes(envelope.object)
@@ -181,7 +188,7 @@ class ResourceDecoder:
     def decode_line(self, line: bytes) -> WatchLine:
         """Decode one watch line; raise DecodeError if it is not a well-formed watch event."""
         try:
-            envelope: _Envelope[Any] = self._line.decode(line)
+            envelope: WatchEnvelope[Any] = self.envelope_decoder.decode(line)
         except msgspec.ValidationError as exc:
             # An ERROR event's object is a Status whose `status` is a string, which fails
             # to decode as a Pod; try that shape before giving up.
@@ -225,9 +232,9 @@ class ResourceDecoder:
             invalid_items=invalid,
         )
 
-    def _decode_status_line(self, line: bytes, first_error: Exception | None) -> _Envelope[Any]:
+    def _decode_status_line(self, line: bytes, first_error: Exception | None) -> WatchEnvelope[Any]:
         try:
-            envelope: _Envelope[Status] = self._status_line.decode(line)
+            envelope: WatchEnvelope[Status] = self._status_line.decode(line)
         except msgspec.MsgspecError:
             detail = first_error if first_error is not None else "object is not a Status"
             raise DecodeError(f"invalid watch line: {detail}") from None
