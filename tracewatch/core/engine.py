@@ -115,8 +115,22 @@ class Engine:
 
     def observe(self, obs: Observation) -> list[SpanRecord]:
         """Fold one observation in; returns the spans of every lifecycle now due."""
+        now_ns = obs.observed_at_ns
+        if now_ns > self.now_ns:
+            self.now_ns = now_ns
+        else:
+            now_ns = self.now_ns
         # What was due before this observation leaves first, so trackers see only open work.
-        out = self.advance(obs.observed_at_ns) if self._due(obs.observed_at_ns) else []
+        # (`advance`'s loop conditions, checked here: most steps have nothing due.)
+        timeouts, emits = self._timeout_heap, self._emit_heap
+        if (
+            (timeouts and timeouts[0][0] <= now_ns)
+            or (emits and emits[0][0] <= now_ns)
+            or len(timeouts) > 2 * self._open_count + _HEAP_SLACK
+        ):
+            out = self.advance(now_ns)
+        else:
+            out = []
         obj = obs.obj
         if type(obj) is Event:
             # An Event's deletion (its TTL, an hour after its last write, ran out) is no
@@ -128,21 +142,9 @@ class Engine:
             tracker = self._by_type.get(type(obj))
             if tracker is not None:
                 tracker.observe(obs, obj, self)
-        emit_heap = self._emit_heap
-        if emit_heap and emit_heap[0][0] <= self.now_ns:
-            out += self.advance(self.now_ns)
+        if emits and emits[0][0] <= now_ns:
+            out += self.advance(now_ns)
         return out
-
-    def _due(self, now_ns: int) -> bool:
-        """Move the clock to now_ns; whether `advance` has anything more to do (most steps not)."""
-        if now_ns > self.now_ns:
-            self.now_ns = now_ns
-        now_ns = self.now_ns
-        return bool(
-            (self._timeout_heap and self._timeout_heap[0][0] <= now_ns)
-            or (self._emit_heap and self._emit_heap[0][0] <= now_ns)
-            or len(self._timeout_heap) > 2 * self._open_count + _HEAP_SLACK
-        )
 
     def advance(self, now_ns: int) -> list[SpanRecord]:
         """Let time pass: emit settled lifecycles and close those over the time limit."""
