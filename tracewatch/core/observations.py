@@ -18,6 +18,12 @@ class Change(enum.Enum):
     RELISTED_GONE = "RELISTED_GONE"
 
 
+# The changes that mean the object is gone. A tuple, tested with `in` (identity first): on
+# Python 3.11 spelling `Change.X` per observation is a slow lookup (EnumType defines
+# __getattr__), and hashing a member calls Python code.
+GONE = (Change.DELETED, Change.RELISTED_GONE)
+
+
 class Observation(Struct, frozen=True, gc=False):
     """One change as received.
 

@@ -20,7 +20,7 @@ from tracewatch.core.building import TraceBuilder
 from tracewatch.core.clock import Instant, event_instant, fuse, parse_timestamp_ns
 from tracewatch.core.kinds.base import Ledger, open_lifecycle
 from tracewatch.core.lifecycle import Lifecycle, top_end, top_start
-from tracewatch.core.observations import Change, Observation
+from tracewatch.core.observations import GONE, Observation
 from tracewatch.core.snapshots import Event, PersistentVolumeClaim
 from tracewatch.core.spans import Outcome, SpanEvent, TimeSource
 
@@ -48,7 +48,7 @@ class ClaimTracker:
         meta = pvc.metadata
         at_ns = obs.observed_at_ns
         current = ledger.current(meta.uid)
-        if obs.change in (Change.DELETED, Change.RELISTED_GONE):
+        if obs.change in GONE:
             if current is not None and current.end is None:
                 current.finish(Instant(at_ns, TimeSource.WATCH), Outcome.DELETED, reason="Deleted")
                 ledger.ended(current)

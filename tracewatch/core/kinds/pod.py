@@ -42,7 +42,7 @@ from tracewatch.core.kinds.base import Ledger, open_lifecycle
 from tracewatch.core.kinds.pod_spans import build_delete, build_restart, build_startup
 from tracewatch.core.kinds.pod_state import ContainerTrack, DeleteTrack, PodTrack, RestartTrack
 from tracewatch.core.lifecycle import Lifecycle
-from tracewatch.core.observations import Change, Observation
+from tracewatch.core.observations import GONE, Change, Observation
 from tracewatch.core.snapshots import ContainerStatus, Event, Pod
 from tracewatch.core.spans import Outcome, SpanEvent, TimeSource
 
@@ -63,9 +63,6 @@ _SPAN_EVENT_REASONS = frozenset(
 )
 # Every reason `_startup_event` acts on.
 _STARTUP_REASONS = _SPAN_EVENT_REASONS | {"Scheduled", "Pulling", "Pulled", "Started"}
-# Module constants, not `Change.X` per pod line: on Python 3.11 an Enum class attribute
-# costs a slow lookup (EnumType defines __getattr__), an order of magnitude over a global.
-_GONE = (Change.DELETED, Change.RELISTED_GONE)
 
 
 class PodTracker:
@@ -78,7 +75,7 @@ class PodTracker:
     def observe(self, obs: Observation, pod: Pod, ledger: Ledger) -> None:
         meta = pod.metadata
         uid = meta.uid
-        gone = obs.change in _GONE
+        gone = obs.change in GONE
         at_ns = obs.observed_at_ns
         create = ledger.current(uid, "create")
         if (

@@ -21,7 +21,7 @@ from tracewatch.core.building import TraceBuilder
 from tracewatch.core.clock import Instant, event_instant, fuse, parse_timestamp_ns
 from tracewatch.core.kinds.base import Ledger, open_lifecycle
 from tracewatch.core.lifecycle import Lifecycle, top_end, top_start
-from tracewatch.core.observations import Change, Observation
+from tracewatch.core.observations import GONE, Observation
 from tracewatch.core.snapshots import (
     Condition,
     DaemonSet,
@@ -195,7 +195,7 @@ class WorkloadTracker:
     def observe(self, obs: Observation, obj: Any, ledger: Ledger) -> None:
         meta: WorkloadMeta = obj.metadata
         uid, at_ns = meta.uid, obs.observed_at_ns
-        if obs.change in (Change.DELETED, Change.RELISTED_GONE):
+        if obs.change in GONE:
             current = ledger.current(uid)
             if current is not None and current.end is None:
                 current.finish(Instant(at_ns, TimeSource.WATCH), Outcome.DELETED, reason="Deleted")
