@@ -18,10 +18,8 @@ from tests.sim.conftest import MakeSim, read_lines
 from tests.sim.test_kubectl import DEPLOYMENT_YAML, Kubectl
 from tracewatch.sim import Latency, SimCluster, pod_manifest
 from tracewatch.sim.printers import (
-    deployment_cells,
     event_cells,
     human_duration,
-    job_cells,
     node_cells,
     persistentvolume_cells,
     persistentvolumeclaim_cells,
@@ -32,6 +30,7 @@ from tracewatch.sim.selectors import Selector
 from tracewatch.sim.table_columns import PRINTERS
 from tracewatch.sim.tables import requested_table
 from tracewatch.sim.timestamps import NS_PER_S, rfc3339
+from tracewatch.sim.workload_printers import deployment_cells, job_cells
 
 NOW = 1_700_000_000 * NS_PER_S
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"

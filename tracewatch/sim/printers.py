@@ -1,7 +1,8 @@
 """What `kubectl get` shows in each kind's row: the cells kube-apiserver's printers compute.
 
 A port of the row functions of `pkg/printers/internalversion/printers.go` (v1.32)
-for the kinds the simulator serves; their columns are in `tracewatch.sim.table_columns`.
+for the kinds the simulator serves (workload kinds' rows are in
+`tracewatch.sim.workload_printers`); their columns are in `tracewatch.sim.table_columns`.
 The server always prints the wide form (its TableConvertor passes `Wide: true`),
 so every row has a cell for every column; kubectl hides the columns of priority 1
 unless `-o wide`. Ages are computed against the simulator's clock (`now_ns`), as
@@ -83,7 +84,8 @@ def since(text: str | None, now_ns: int) -> str:
 # formatting helpers shared by several kinds
 
 
-def _layout_containers(template: Obj) -> tuple[str, str]:
+def layout_containers(template: Obj) -> tuple[str, str]:
+    """`layoutContainerCells`: a pod template's container names and images, comma-joined."""
     containers = ((template.get("spec") or {}).get("containers")) or ()
     names = ",".join(c.get("name", "") for c in containers)
     return names, ",".join(c.get("image", "") for c in containers)
@@ -105,7 +107,7 @@ def format_selector(selector: Obj | None) -> str:
         return "<error>"
 
 
-def _condition_true(conditions: Iterable[Obj] | None, kind: str) -> bool:
+def condition_true(conditions: Iterable[Obj] | None, kind: str) -> bool:
     """Whether the first condition of this type is True (`hasJobCondition` and friends)."""
     for condition in conditions or ():
         if condition.get("type") == kind:
@@ -113,11 +115,12 @@ def _condition_true(conditions: Iterable[Obj] | None, kind: str) -> bool:
     return False
 
 
-# per kind
-
-
-def _meta(obj: Obj) -> Obj:
+def meta_of(obj: Obj) -> Obj:
+    """The object's metadata ({} when it has none)."""
     return obj.get("metadata") or {}
+
+
+# per kind (workload kinds: `tracewatch.sim.workload_printers`)
 
 
 def _is_restartable(container: Obj | None) -> bool:
@@ -139,7 +142,7 @@ POD_FAILED = [
 
 def pod_cells(pod: Obj, now_ns: int) -> tuple[Cells, RowConditions]:
     """`printPod`: READY, STATUS (the printer's reason rules), RESTARTS (with `(5m ago)`)."""
-    spec, status, meta = pod.get("spec") or {}, pod.get("status") or {}, _meta(pod)
+    spec, status, meta = pod.get("spec") or {}, pod.get("status") or {}, meta_of(pod)
     phase = status.get("phase", "")
     reason = status.get("reason") or phase
     conditions = status.get("conditions") or ()
@@ -185,7 +188,7 @@ def pod_cells(pod: Obj, now_ns: int) -> tuple[Cells, RowConditions]:
             reason = f"Init:{i}/{len(spec.get('initContainers') or ())}"
         initializing = True
         break
-    if not initializing or _condition_true(conditions, "Initialized"):
+    if not initializing or condition_true(conditions, "Initialized"):
         restarts, last_restart = sidecar_restarts, sidecar_last_restart
         has_running = False
         for cs in reversed(status.get("containerStatuses") or ()):
@@ -207,7 +210,7 @@ def pod_cells(pod: Obj, now_ns: int) -> tuple[Cells, RowConditions]:
                 ready += 1
         # A pod with a container still running is not Completed (a sidecar-like main container).
         if reason == "Completed" and has_running:
-            reason = "Running" if _condition_true(conditions, "Ready") else "NotReady"
+            reason = "Running" if condition_true(conditions, "Ready") else "NotReady"
     if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
         reason = "Unknown"
     elif meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
@@ -239,116 +242,6 @@ def pod_cells(pod: Obj, now_ns: int) -> tuple[Cells, RowConditions]:
     return cells, row_conditions
 
 
-def deployment_cells(obj: Obj, now_ns: int) -> Cells:
-    """`printDeployment`: READY ready/desired, UP-TO-DATE, AVAILABLE; wide: template, selector."""
-    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, _meta(obj)
-    names, images = _layout_containers(spec.get("template") or {})
-    return [
-        meta.get("name", ""),
-        f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
-        status.get("updatedReplicas", 0),
-        status.get("availableReplicas", 0),
-        since(meta.get("creationTimestamp"), now_ns),
-        names,
-        images,
-        selector_string(spec.get("selector")),
-    ]
-
-
-def replicaset_cells(obj: Obj, now_ns: int) -> Cells:
-    """`printReplicaSet`: DESIRED, CURRENT, READY; wide: template and selector."""
-    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, _meta(obj)
-    names, images = _layout_containers(spec.get("template") or {})
-    return [
-        meta.get("name", ""),
-        spec.get("replicas", 0),
-        status.get("replicas", 0),
-        status.get("readyReplicas", 0),
-        since(meta.get("creationTimestamp"), now_ns),
-        names,
-        images,
-        format_selector(spec.get("selector")),
-    ]
-
-
-def statefulset_cells(obj: Obj, now_ns: int) -> Cells:
-    """`printStatefulSet`: READY ready/desired; wide: template."""
-    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, _meta(obj)
-    names, images = _layout_containers(spec.get("template") or {})
-    ready = f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}"
-    return [
-        meta.get("name", ""),
-        ready,
-        since(meta.get("creationTimestamp"), now_ns),
-        names,
-        images,
-    ]
-
-
-def daemonset_cells(obj: Obj, now_ns: int) -> Cells:
-    """`printDaemonSet`: DESIRED, CURRENT, READY, UP-TO-DATE, AVAILABLE, NODE SELECTOR."""
-    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, _meta(obj)
-    template = spec.get("template") or {}
-    names, images = _layout_containers(template)
-    counts = (
-        "desiredNumberScheduled",
-        "currentNumberScheduled",
-        "numberReady",
-        "updatedNumberScheduled",
-        "numberAvailable",
-    )
-    return [
-        meta.get("name", ""),
-        *(status.get(c, 0) for c in counts),
-        format_labels((template.get("spec") or {}).get("nodeSelector")),
-        since(meta.get("creationTimestamp"), now_ns),
-        names,
-        images,
-        format_selector(spec.get("selector")),
-    ]
-
-
-def job_cells(obj: Obj, now_ns: int) -> Cells:
-    """`printJob`: STATUS, COMPLETIONS, DURATION; wide: template and selector."""
-    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, _meta(obj)
-    succeeded = status.get("succeeded", 0)
-    if spec.get("completions") is not None:
-        completions = f"{succeeded}/{spec['completions']}"
-    elif (spec.get("parallelism") or 0) > 1:
-        completions = f"{succeeded}/1 of {spec['parallelism']}"
-    else:
-        completions = f"{succeeded}/1"
-    started, done = instant_ns(status.get("startTime")), instant_ns(status.get("completionTime"))
-    if started is None:
-        duration = ""
-    else:
-        duration = human_duration((done if done is not None else now_ns) - started)
-    conditions = status.get("conditions")
-    if _condition_true(conditions, "Complete"):
-        state = "Complete"
-    elif _condition_true(conditions, "Failed"):
-        state = "Failed"
-    elif meta.get("deletionTimestamp"):
-        state = "Terminating"
-    elif _condition_true(conditions, "Suspended"):
-        state = "Suspended"
-    elif _condition_true(conditions, "FailureTarget"):
-        state = "FailureTarget"
-    else:
-        state = "Running"
-    names, images = _layout_containers(spec.get("template") or {})
-    return [
-        meta.get("name", ""),
-        state,
-        completions,
-        duration,
-        since(meta.get("creationTimestamp"), now_ns),
-        names,
-        images,
-        format_selector(spec.get("selector")),
-    ]
-
-
 def _node_address(node: Obj, kind: str) -> str:
     for address in (node.get("status") or {}).get("addresses") or ():
         if address.get("type") == kind:
@@ -358,7 +251,7 @@ def _node_address(node: Obj, kind: str) -> str:
 
 def node_cells(obj: Obj, now_ns: int) -> Cells:
     """`printNode`: STATUS (Ready/NotReady/Unknown, SchedulingDisabled), ROLES, VERSION."""
-    status, meta = obj.get("status") or {}, _meta(obj)
+    status, meta = obj.get("status") or {}, meta_of(obj)
     ready = [c for c in status.get("conditions") or () if c.get("type") == "Ready"]
     states = [
         ("Ready" if ready[-1].get("status") == "True" else "NotReady") if ready else "Unknown"
@@ -390,14 +283,14 @@ def node_cells(obj: Obj, now_ns: int) -> Cells:
 
 def namespace_cells(obj: Obj, now_ns: int) -> Cells:
     """`printNamespace`: STATUS is the phase."""
-    meta = _meta(obj)
+    meta = meta_of(obj)
     phase = (obj.get("status") or {}).get("phase", "")
     return [meta.get("name", ""), phase, since(meta.get("creationTimestamp"), now_ns)]
 
 
 def event_cells(obj: Obj, now_ns: int) -> Cells:
     """`printEvent` (wide): LAST SEEN, TYPE, REASON, OBJECT, ..., MESSAGE, FIRST SEEN, COUNT."""
-    meta, involved = _meta(obj), obj.get("involvedObject") or {}
+    meta, involved = meta_of(obj), obj.get("involvedObject") or {}
     first_seen = (
         since(obj["firstTimestamp"], now_ns)
         if obj.get("firstTimestamp")
@@ -446,7 +339,7 @@ _CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
 
 
 def _storage_class(obj: Obj) -> str:
-    annotations = _meta(obj).get("annotations") or {}
+    annotations = meta_of(obj).get("annotations") or {}
     if _CLASS_ANNOTATION in annotations:
         return str(annotations[_CLASS_ANNOTATION])
     return str((obj.get("spec") or {}).get("storageClassName") or "")
@@ -454,7 +347,7 @@ def _storage_class(obj: Obj) -> str:
 
 def persistentvolume_cells(obj: Obj, now_ns: int) -> Cells:
     """`printPersistentVolume`: CAPACITY, ACCESS MODES, RECLAIM POLICY, STATUS, CLAIM, ..."""
-    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, _meta(obj)
+    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, meta_of(obj)
     claim = spec.get("claimRef")
     return [
         meta.get("name", ""),
@@ -473,7 +366,7 @@ def persistentvolume_cells(obj: Obj, now_ns: int) -> Cells:
 
 def persistentvolumeclaim_cells(obj: Obj, now_ns: int) -> Cells:
     """`printPersistentVolumeClaim`: STATUS, VOLUME, and CAPACITY/ACCESS MODES once bound."""
-    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, _meta(obj)
+    spec, status, meta = obj.get("spec") or {}, obj.get("status") or {}, meta_of(obj)
     volume = spec.get("volumeName", "")
     capacity = (status.get("capacity") or {}).get("storage", "0") if volume else ""
     return [
@@ -491,14 +384,14 @@ def persistentvolumeclaim_cells(obj: Obj, now_ns: int) -> Cells:
 
 def lease_cells(obj: Obj, now_ns: int) -> Cells:
     """`printLease`: HOLDER."""
-    meta = _meta(obj)
+    meta = meta_of(obj)
     holder = (obj.get("spec") or {}).get("holderIdentity") or ""
     return [meta.get("name", ""), holder, since(meta.get("creationTimestamp"), now_ns)]
 
 
 def controllerrevision_cells(obj: Obj, now_ns: int) -> Cells:
     """`printControllerRevision`: CONTROLLER (`kind.group/name` of the controller), REVISION."""
-    meta = _meta(obj)
+    meta = meta_of(obj)
     controller = "<none>"
     for ref in meta.get("ownerReferences") or ():
         if ref.get("controller"):

@@ -18,16 +18,18 @@ from tracewatch.sim.printers import (
     Obj,
     RowConditions,
     controllerrevision_cells,
-    daemonset_cells,
-    deployment_cells,
     event_cells,
-    job_cells,
     lease_cells,
     namespace_cells,
     node_cells,
     persistentvolume_cells,
     persistentvolumeclaim_cells,
     pod_cells,
+)
+from tracewatch.sim.workload_printers import (
+    daemonset_cells,
+    deployment_cells,
+    job_cells,
     replicaset_cells,
     statefulset_cells,
 )
