@@ -112,6 +112,31 @@ def test_equal_values_of_different_types_do_not_share_cached_encodings() -> None
     assert kinds == ["bool_value", "int_value", "double_value"]
 
 
+def test_one_attribute_pair_decodes_alike_on_spans_events_links_and_resources() -> None:
+    """A pair cached for one field (span attributes) is not mistaken for another's."""
+    pair = ("k8s.pod.name", "web-1")
+    record = span(
+        "a",
+        span_id=1,
+        attributes=(pair, ("n", 2)),
+        events=(SpanEvent(time_ns=T0, name="e", attributes=(pair, ("n", 2))),),
+        links=(SpanLink(trace_id=OTHER_TRACE, span_id=sid(9), attributes=(pair, ("n", 2))),),
+    )
+    for _ in range(2):  # the second time from the caches
+        request = encode_request([record], resource_attributes=(pair, ("n", 2)))
+        (got,) = flatten([request])
+        expected = {"k8s.pod.name": "web-1", "n": 2}
+        assert got.attributes == expected
+        assert got.events[0].attributes == expected
+        assert got.links[0].attributes == expected
+        resource = request.resource_spans[0].resource.attributes
+        assert [(kv.key, kv.value.WhichOneof("value")) for kv in resource] == [
+            ("service.name", "string_value"),
+            ("k8s.pod.name", "string_value"),
+            ("n", "int_value"),
+        ]
+
+
 def test_events_links_and_status_are_encoded() -> None:
     """Span events, links (with attributes) and an error status survive the encoding."""
     record = span(

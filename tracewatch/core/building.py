@@ -46,12 +46,13 @@ class TraceBuilder:
         self._spans: list[SpanRecord] = []
         self._bounds: dict[bytes, tuple[int, int]] = {}
 
-    def top(self, **fields: Any) -> bytes:
+    def top(self, *, links: tuple[SpanLink, ...] = (), **fields: Any) -> bytes:
         """Add the lifecycle's top span where its placement says (parent, id, links)."""
+        placement = self.placement
         return self.add(
-            parent=self.placement.parent_span_id,
-            span_id=self.placement.span_id,
-            links=(*self.placement.links, *fields.pop("links", ())),
+            parent=placement.parent_span_id,
+            span_id=placement.span_id,
+            links=placement.links + links if links else placement.links,
             **fields,
         )
 
@@ -72,18 +73,24 @@ class TraceBuilder:
         status_message: str = "",
     ) -> bytes:
         """Add one span, return its id; a parent added here clamps it, an outside one cannot."""
+        # Comparisons rather than min()/max(): this runs for every span, and the builtin
+        # calls cost more than the clamping itself.
         start_ns, end_ns = start.ns, end.ns
         if not self._spans:
             # The top span of a lifecycle nested in an owner stays within what the owner allows.
-            start_ns = max(start_ns, self._floor_ns)
-            if self._ceiling_ns is not None:
-                start_ns = min(start_ns, self._ceiling_ns)
-                end_ns = min(end_ns, self._ceiling_ns)
+            if start_ns < self._floor_ns:
+                start_ns = self._floor_ns
+            ceiling = self._ceiling_ns
+            if ceiling is not None:
+                if start_ns > ceiling:
+                    start_ns = ceiling
+                if end_ns > ceiling:
+                    end_ns = ceiling
         bounds = self._bounds.get(parent)
         if bounds is not None:
-            lo, hi = bounds
-            start_ns = min(max(start_ns, lo), hi)
-            end_ns = min(max(end_ns, lo), hi)
+            lo, hi = bounds  # lo <= hi: they are an added span's (start, end)
+            start_ns = lo if start_ns < lo else hi if start_ns > hi else start_ns
+            end_ns = lo if end_ns < lo else hi if end_ns > hi else end_ns
         if end_ns < start_ns:
             end_ns = start_ns
         span = span_id or ids.span_id(name=name, discriminator=f"{self._scope}/{discriminator}")

@@ -104,43 +104,73 @@ def _cache_key(pair: tuple[str, AttributeValue]) -> object:
     return (pair[0], kind, value)
 
 
+# KeyValue.key (field 1) by attribute name: there are few names, used over and over.
+_KEY_FIELDS: dict[str, bytes] = {}
+
+
 def keyvalue(pair: tuple[str, AttributeValue]) -> bytes:
     """A KeyValue message, length-prefixed, ready to follow any repeated-field tag."""
     name, value = pair
     encoder = _ANY_ENCODERS.get(type(value))
-    if encoder is None:
-        encoder = _any_str
-        value = str(value)
-    body = string_field(b"\x0a", name) + length_delimited(b"\x12", encoder(value))
-    return varint(len(body)) + body
+    any_value = encoder(value) if encoder is not None else _any_str(str(value))
+    value_field = length_delimited(b"\x12", any_value)
+    key = _KEY_FIELDS.get(name)
+    if key is None:
+        if len(_KEY_FIELDS) >= _CACHE_LIMIT:
+            _KEY_FIELDS.clear()
+        key = _KEY_FIELDS[name] = string_field(b"\x0a", name)
+    return varint(len(key) + len(value_field)) + key + value_field
+
+
+class KeyValueFields(dict[object, bytes]):
+    """`tag + keyvalue(pair)` by attribute pair, for one field tag, filled on first use.
+
+    Looked up with `__getitem__` (`map(fields.__getitem__, attributes)`), so a hit
+    costs no Python call. Only pairs with a str or tuple value are stored under the
+    pair itself: (k, True), (k, 1) and (k, 1.0) compare equal but encode differently,
+    so other values are cached under `_cache_key` and reach `__missing__` each time.
+    """
+
+    __slots__ = ("_tag", "_typed")
+
+    def __init__(self, tag: bytes) -> None:
+        super().__init__()
+        self._tag = tag
+        self._typed: dict[object, bytes] = {}
+
+    def __missing__(self, pair: tuple[str, AttributeValue]) -> bytes:
+        # Inlined _cache_key: this runs for every bool or number attribute of every span.
+        value = pair[1]
+        kind = type(value)
+        if kind is str or kind is tuple:
+            if len(self) >= _CACHE_LIMIT:
+                self.clear()
+            encoded = self[pair] = self._tag + keyvalue(pair)
+            return encoded
+        key = (pair[0], kind, value)
+        encoded = self._typed.get(key)
+        if encoded is None:
+            if len(self._typed) >= _CACHE_LIMIT:
+                self._typed.clear()
+            encoded = self._typed[key] = self._tag + keyvalue(pair)
+        return encoded
 
 
 # One cache per field tag (span, event, link and resource attributes differ only there).
-_FIELD_CACHES: dict[bytes, dict[object, bytes]] = {}
+_FIELD_CACHES: dict[bytes, KeyValueFields] = {}
+
+
+def keyvalue_fields(tag: bytes) -> KeyValueFields:
+    """The shared `KeyValueFields` for `tag`."""
+    fields = _FIELD_CACHES.get(tag)
+    if fields is None:
+        fields = _FIELD_CACHES[tag] = KeyValueFields(tag)
+    return fields
 
 
 def attributes_field(tag: bytes, attributes: Attributes) -> bytes:
     """All attributes as repeated KeyValue fields with the given tag."""
-    out: list[bytes] = []
-    extend_attributes(out, tag, attributes)
-    return b"".join(out)
-
-
-def extend_attributes(out: list[bytes], tag: bytes, attributes: Attributes) -> None:
-    """Append the pieces of `attributes_field(tag, attributes)` to `out` (no join of its own)."""
-    cache = _FIELD_CACHES.get(tag)
-    if cache is None:
-        cache = _FIELD_CACHES[tag] = {}
-    for pair in attributes:
-        # Inlined _cache_key: this loop runs for every attribute of every span.
-        kind = type(pair[1])
-        key = pair if kind is str or kind is tuple else (pair[0], kind, pair[1])
-        encoded = cache.get(key)
-        if encoded is None:
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            encoded = cache[key] = tag + keyvalue(pair)
-        out.append(encoded)
+    return b"".join(map(keyvalue_fields(tag).__getitem__, attributes))
 
 
 # --- The same values in the OTLP/JSON mapping (kept beside the binary one) ---

@@ -26,8 +26,8 @@ from tracewatch.core.spans import Attributes, SpanEvent, SpanLink, SpanRecord, S
 from tracewatch.export._wire import (
     FIXED64,
     attributes_field,
-    extend_attributes,
     json_attributes,
+    keyvalue_fields,
     length_delimited,
     string_field,
     varint,
@@ -48,10 +48,10 @@ SPAN_KIND_INTERNAL = 1  # opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_I
 _SCOPE_FIELD = length_delimited(
     b"\x0a", string_field(b"\x0a", SCOPE_NAME) + string_field(b"\x12", __version__)
 )
-# Span fields 7 and 8 (fixed64 start/end) packed in one call; kind INTERNAL is field 6.
-_TIMES = struct.Struct("<BQBQ")
-_KIND_FIELD = b"\x30" + varint(SPAN_KIND_INTERNAL)
+# Span fields 6 (kind INTERNAL), 7 and 8 (fixed64 start/end) packed in one call.
+_KIND_AND_TIMES = struct.Struct("<BBBQBQ")
 _NAME_CACHE: dict[str, bytes] = {}
+_SPAN_ATTRIBUTE = keyvalue_fields(b"\x4a").__getitem__  # Span.attributes (9)
 
 
 def _name_field(name: str) -> bytes:
@@ -92,23 +92,24 @@ def _status_field(code: StatusCode, message: str) -> bytes:
 def _span_field(span: SpanRecord) -> bytes:
     """One Span, wrapped as ScopeSpans.spans (field 2)."""
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
-    if len(trace_id) == 16 and len(span_id) == 8:
-        parts = [b"\x0a\x10", trace_id, b"\x12\x08", span_id]
-    else:
+    name = _NAME_CACHE.get(span.name) or _name_field(span.name)
+    kind_and_times = _KIND_AND_TIMES.pack(
+        0x30, SPAN_KIND_INTERNAL, 0x39, span.start_ns, 0x41, span.end_ns
+    )
+    if len(trace_id) == 16 and len(span_id) == 8 and len(parent) == 8:
+        parts = [b"\x0a\x10", trace_id, b"\x12\x08", span_id, b"\x22\x08", parent, name]
+    else:  # a root (no parent), or ids of unusual lengths
         parts = [length_delimited(b"\x0a", trace_id), length_delimited(b"\x12", span_id)]
-    if len(parent) == 8:
-        parts += (b"\x22\x08", parent)
-    elif parent:
-        parts.append(length_delimited(b"\x22", parent))
-    parts.append(_name_field(span.name))
-    parts.append(_KIND_FIELD)
-    parts.append(_TIMES.pack(0x39, span.start_ns, 0x41, span.end_ns))
+        if parent:
+            parts.append(length_delimited(b"\x22", parent))
+        parts.append(name)
+    parts.append(kind_and_times)
     if span.attributes:
-        extend_attributes(parts, b"\x4a", span.attributes)
+        parts += map(_SPAN_ATTRIBUTE, span.attributes)
     if span.events:
-        parts.extend([_event_field(e) for e in span.events])
+        parts += [_event_field(e) for e in span.events]
     if span.links:
-        parts.extend([_link_field(link) for link in span.links])
+        parts += [_link_field(link) for link in span.links]
     if span.status or span.status_message:
         parts.append(_status_field(span.status, span.status_message))
     return length_delimited(b"\x12", b"".join(parts))
@@ -133,15 +134,17 @@ def encode_request_bytes(
     spans: Sequence[SpanRecord], *, resource_attributes: Attributes = ()
 ) -> bytes:
     """Serialized ExportTraceServiceRequest for `spans` (b"" when there are none)."""
-    out = []
+    # The spans' bytes are copied twice (joined per scope, then into the request), not
+    # once per level of nesting as concatenating each wrapper would.
+    out: list[bytes] = []
     for service, group in _group_by_service(spans).items():
         # Resource{attributes=1} as ResourceSpans.resource (1); ScopeSpans as field 2.
         resource = length_delimited(
             b"\x0a", attributes_field(b"\x0a", _resource_attributes(service, resource_attributes))
         )
-        scope_spans = _SCOPE_FIELD + b"".join([_span_field(s) for s in group])
-        resource_spans = resource + length_delimited(b"\x12", scope_spans)
-        out.append(length_delimited(b"\x0a", resource_spans))
+        scope_spans = b"".join([_SCOPE_FIELD, *map(_span_field, group)])
+        head = resource + b"\x12" + varint(len(scope_spans))
+        out += (b"\x0a", varint(len(head) + len(scope_spans)), head, scope_spans)
     return b"".join(out)
 
 

@@ -11,12 +11,20 @@ from tracewatch.core.spans import Outcome, SpanLink, StatusCode
 
 __all__ = ["build_delete", "build_restart", "build_startup"]
 
+# Enum members as module constants: on Python 3.11 `Outcome.X` is a slow lookup (EnumType
+# defines __getattr__), a global is not; likewise `.value` is a Python-level property.
+_COMPLETED = Outcome.COMPLETED
+_FAILURES = (Outcome.FAILED, Outcome.TIMED_OUT)
+_ERROR, _UNSET = StatusCode.ERROR, StatusCode.UNSET
+# ("tracewatch.outcome", value) for every outcome, built once, by `Outcome._value_`.
+_OUTCOME: dict[str, tuple[str, str]] = {o.value: ("tracewatch.outcome", o.value) for o in Outcome}
+
 
 def build_startup(lc: Lifecycle, b: TraceBuilder, ledger: Ledger) -> None:
     track: PodTrack = lc.state
     assert lc.end is not None and lc.outcome is not None
     base = _base_attributes(lc, track.node)
-    failed = lc.outcome in (Outcome.FAILED, Outcome.TIMED_OUT)
+    failed = lc.outcome in _FAILURES
     root = b.top(
         name="k8s.CreatePod",
         service="kubernetes",
@@ -24,12 +32,12 @@ def build_startup(lc: Lifecycle, b: TraceBuilder, ledger: Ledger) -> None:
         end=top_end(lc),
         attributes=(
             *base,
-            ("tracewatch.outcome", lc.outcome.value),
+            _OUTCOME[lc.outcome._value_],
             *((("tracewatch.reason", lc.reason),) if lc.reason else ()),
-            ("container.image.name", tuple(c.image for c in track.containers.values())),
+            ("container.image.name", tuple([c.image for c in track.containers.values()])),
         ),
         events=tuple(track.events),
-        status=StatusCode.ERROR if failed else StatusCode.UNSET,
+        status=_ERROR if failed else _UNSET,
         status_message=lc.reason if failed else "",
     )
     scheduled = best(track.scheduled_event, track.scheduled)
@@ -95,7 +103,7 @@ def build_startup(lc: Lifecycle, b: TraceBuilder, ledger: Ledger) -> None:
             ready_base = c.finished or started
         elif last_started is None or started.ns > last_started.ns:
             last_started = started
-    if lc.outcome is Outcome.COMPLETED and track.ready is not None and last_started is not None:
+    if lc.outcome is _COMPLETED and track.ready is not None and last_started is not None:
         b.add(
             name="kubelet.WaitReady",
             service="kubelet",
@@ -118,7 +126,7 @@ def build_delete(lc: Lifecycle, b: TraceBuilder) -> None:
         service="kubernetes",
         start=top_start(lc),
         end=top_end(lc),
-        attributes=(*base, ("tracewatch.outcome", lc.outcome.value)),
+        attributes=(*base, _OUTCOME[lc.outcome._value_]),
     )
     if track.node:
         b.add(
@@ -145,7 +153,7 @@ def build_restart(lc: Lifecycle, b: TraceBuilder) -> None:
             ("k8s.container.name", track.container),
             ("k8s.container.restart_count", track.restart),
             ("k8s.container.last_terminated.exit_code", track.exit_code),
-            ("tracewatch.outcome", lc.outcome.value),
+            _OUTCOME[lc.outcome._value_],
             *((("tracewatch.reason", reason),) if reason else ()),
         ),
         events=tuple(track.events),
@@ -173,11 +181,9 @@ def _claim_links(lc: Lifecycle, track: PodTrack, ledger: Ledger) -> tuple[SpanLi
 
 
 def _base_attributes(lc: Lifecycle, node: str) -> tuple[tuple[str, str], ...]:
-    attrs = [
+    attrs = (
         ("k8s.namespace.name", lc.namespace),
         ("k8s.pod.name", lc.name),
         ("k8s.pod.uid", lc.uid),
-    ]
-    if node:
-        attrs.append(("k8s.node.name", node))
-    return tuple(attrs)
+    )
+    return (*attrs, ("k8s.node.name", node)) if node else attrs
