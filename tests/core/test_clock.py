@@ -6,11 +6,12 @@ import pytest
 
 from tracewatch.core.clock import (
     SECOND_NS,
+    event_instant,
     format_timestamp_ns,
     fuse,
-    legacy_event_ns,
     parse_timestamp_ns,
 )
+from tracewatch.core.snapshots import Event, ObjectMeta
 from tracewatch.core.spans import TimeSource
 
 T = 1_561_438_512 * SECOND_NS  # 2019-06-25T04:55:12Z
@@ -94,22 +95,85 @@ def test_fuse_never_earlier_than_the_previous_observation() -> None:
     assert got.earliest == T + 300
 
 
+def _legacy_event(name: str, *, first_ns: int | None, count: int = 1) -> Event:
+    first = None if first_ns is None else format_timestamp_ns(first_ns)[:19] + "Z"
+    return Event(metadata=ObjectMeta(name=name), first_timestamp=first, count=count)
+
+
 def test_legacy_event_name_clock() -> None:
     """A `<object>.<hex UnixNano>` name gives ns time when inside firstTimestamp's second."""
     ns = T + 594_007_000
-    assert legacy_event_ns(name=f"web.{ns:x}", first_timestamp_ns=T, count=1) == ns
+    got = event_instant(_legacy_event(f"web.{ns:x}", first_ns=T), observed_at_ns=T + 5 * SECOND_NS)
+    assert got is not None
+    assert (got.ns, got.source, got.earliest, got.latest) == (ns, TimeSource.EVENT_NAME, ns, ns)
+
+
+def test_legacy_event_name_clock_at_the_edges_of_the_second() -> None:
+    """The name's clock is trusted from the first ns of firstTimestamp's second to its last."""
+    for ns in (T, T + SECOND_NS - 1):
+        got = event_instant(_legacy_event(f"web.{ns:x}", first_ns=T), observed_at_ns=T)
+        assert got is not None and (got.ns, got.source) == (ns, TimeSource.EVENT_NAME)
+
+
+def test_legacy_event_name_clock_after_a_dot_among_the_last_16_characters() -> None:
+    """A name whose last dot is among its last 16 characters is read after that dot."""
+    # 1970: a short hex number lies in firstTimestamp's second.
+    event = Event(
+        metadata=ObjectMeta(name="w.123456789.123456"),
+        first_timestamp="1970-01-01T00:00:00Z",
+        count=1,
+    )
+    got = event_instant(event, observed_at_ns=5 * SECOND_NS)
+    assert got is not None and (got.ns, got.source) == (0x123456, TimeSource.EVENT_NAME)
 
 
 @pytest.mark.parametrize(
-    ("name", "first", "count"),
+    ("name", "count"),
     [
-        (f"web.{T + 2 * SECOND_NS:x}", T, 1),  # skewed clock: outside the second
-        (f"web.{T + 5:x}", T, 2),  # repeated event: the name is the first occurrence
-        ("web.not-hex", T, 1),
-        ("nodots", T, 1),
-        (f"web.{T + 5:x}", None, 1),
+        (f"web.{T + 2 * SECOND_NS:x}", 1),  # skewed clock: outside the second
+        (f"web.{T - 1:x}", 1),  # just before the second
+        (f"web.{T + 5:x}", 2),  # repeated event: the name is the first occurrence
+        ("web.not-hex", 1),
+        ("web.", 1),
+        (f"web.1{T + 5:016x}", 1),  # more than 16 hex digits
+        (f"{T + 5:x}", 1),  # no dot: not of this form, though all hex
     ],
 )
-def test_legacy_event_name_clock_guards(name: str, first: int | None, count: int) -> None:
-    """Names out of the second, repeated events and names of another form are not trusted."""
-    assert legacy_event_ns(name=name, first_timestamp_ns=first, count=count) is None
+def test_legacy_event_name_clock_guards(name: str, count: int) -> None:
+    """Names out of the second, repeated events and names of another form are not trusted:
+    firstTimestamp fused with the receipt is the instant instead."""
+    got = event_instant(_legacy_event(name, first_ns=T, count=count), observed_at_ns=T + 300)
+    assert got is not None
+    assert got == fuse(server_ns=T, observed_at_ns=T + 300)
+    assert got.source is TimeSource.WATCH
+
+
+def test_event_without_times_has_no_instant() -> None:
+    """An Event with neither eventTime nor firstTimestamp (nor a usable one) is not timed."""
+    assert event_instant(_legacy_event(f"web.{T + 5:x}", first_ns=None), observed_at_ns=T) is None
+    bad = Event(metadata=ObjectMeta(name=f"web.{T + 5:x}"), first_timestamp="yesterday", count=1)
+    assert event_instant(bad, observed_at_ns=T) is None
+
+
+def test_event_time_wins_over_the_name_clock() -> None:
+    """An eventTime (microseconds) is used before the legacy name's clock and firstTimestamp."""
+    event = Event(
+        metadata=ObjectMeta(name=f"web.{T + 5:x}"),
+        event_time="2019-06-25T04:55:12.123456Z",
+        first_timestamp=format_timestamp_ns(T)[:19] + "Z",
+        count=1,
+    )
+    got = event_instant(event, observed_at_ns=T + 7 * SECOND_NS)
+    assert got is not None and (got.ns, got.source) == (T + 123_456_000, TimeSource.EVENT_TIME)
+
+
+def test_bad_event_time_falls_back_to_the_name_clock() -> None:
+    """An eventTime that does not parse is ignored, not fatal: the legacy clock still applies."""
+    event = Event(
+        metadata=ObjectMeta(name=f"web.{T + 5:x}"),
+        event_time="soon",
+        first_timestamp=format_timestamp_ns(T)[:19] + "Z",
+        count=1,
+    )
+    got = event_instant(event, observed_at_ns=T)
+    assert got is not None and (got.ns, got.source) == (T + 5, TimeSource.EVENT_NAME)

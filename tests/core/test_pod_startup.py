@@ -300,3 +300,39 @@ def test_an_event_deleted_is_not_a_new_occurrence() -> None:
     out += engine.observe(obs(T0 + 6_500 * MS, story.condition("Ready", T0 + 6_500 * MS)))
     schedule = _by_name(out + engine.advance(T0 + 10_000 * MS))["scheduler.SchedulePod"]
     assert [(e.name, (e.time_ns - T0) // MS) for e in schedule.events] == [("FailedScheduling", 40)]
+
+
+def test_container_events_land_on_the_container_their_field_path_names() -> None:
+    """Pull Events of two containers (and of a second pod with the same containers) time each
+    container's own PullImage span, by the container named in the Event's fieldPath."""
+    engine = Engine(options=EngineOptions(settle_delay_ns=0))
+    spans: list[SpanRecord] = []
+    containers = (("app", "nginx:1.25"), ("sidecar", "envoy:1.30"))
+    for n, uid in enumerate(("uid-a", "uid-b")):
+        base = T0 + n * 10_000 * MS
+        name = f"web-{n}"
+        story = PodStory(created_ns=base, uid=uid, name=name, containers=containers)
+        spans += engine.observe(obs(base + 5 * MS, story.snapshot(), Change.ADDED))
+        spans += engine.observe(obs(base + 105 * MS, story.schedule(base + 100 * MS)))
+        # The sidecar's pull is timed after the app's, and runs longer.
+        for container, (start, end) in (("app", (200, 900)), ("sidecar", (300, 1700))):
+            for reason, at in (("Pulling", start), ("Pulled", end)):
+                event = kubelet_event(
+                    pod_name=name, uid=uid, reason=reason, container=container,
+                    at_ns=base + at * MS,
+                )
+                spans += engine.observe(obs(base + (at + 2) * MS, event))
+        spans += engine.observe(obs(base + 2005 * MS, story.condition("Ready", base + 2000 * MS)))
+    spans += engine.advance(T0 + 60_000 * MS)
+    pulls = {
+        (s.attribute("k8s.pod.name"), s.attribute("k8s.container.name")): s
+        for s in spans
+        if s.name == "kubelet.PullImage"
+    }
+    assert len(pulls) == 4
+    for n in range(2):
+        base = T0 + n * 10_000 * MS
+        for container, (start, end) in (("app", (200, 900)), ("sidecar", (300, 1700))):
+            span = pulls[(f"web-{n}", container)]
+            assert (span.start_ns, span.end_ns) == (base + start * MS, base + end * MS)
+            assert span.attribute("container.image.name") == dict(containers)[container]

@@ -190,42 +190,50 @@ def fuse(*, server_ns: int, observed_at_ns: int | None, previous_ns: int | None 
     return Instant(server_ns, _SERVER, server_ns, high)
 
 
-def legacy_event_ns(*, name: str, first_timestamp_ns: int | None, count: int) -> int | None:
-    """The emitter's clock from a legacy Event name `<object>.<hex of UnixNano>`, when trustworthy.
+def event_instant(event: Event, *, observed_at_ns: int) -> Instant | None:
+    """When an Event happened: eventTime, else the legacy name's clock, else firstTimestamp.
 
-    client-go's legacy recorder names each Event after the time it was made.
-    It is used only when it lies in the second `firstTimestamp` names (a guard
-    against clock skew and names not of this form) and the Event fired once.
+    client-go's legacy recorder names each Event `<object>.<hex of UnixNano>`, after
+    the time it was made. That clock is used only when it lies in the second
+    firstTimestamp names (a guard against clock skew and names not of this form) and
+    the Event fired once (a repeated Event keeps the name of its first occurrence).
     """
-    if first_timestamp_ns is None or count > 1:
-        return None
+    if event.event_time:
+        precise = parse_timestamp_ns(event.event_time)
+        if precise is not None:
+            return Instant(precise, _EVENT_TIME)
+    first_timestamp = event.first_timestamp
+    # firstTimestamp is a whole second, most often one already seen: its memo answers.
+    first = _WHOLE_SECONDS.get(first_timestamp) if first_timestamp else None
+    if first is None:
+        first = parse_timestamp_ns(first_timestamp)
+        if first is None:
+            return None
+    if event.count <= 1:
+        name = event.metadata.name
+        # The usual name ends in "." and 16 hex digits (a UnixNano since 2006): read by
+        # position, inline, for most Events the trackers time; other forms go `_name_hex`.
+        if len(name) > 16 and name[-17] == ".":
+            try:
+                named: int | None = int(name[-16:], 16)
+            except ValueError:
+                named = _name_hex(name)  # a dot among the last 16: the general way decides
+        else:
+            named = _name_hex(name)
+        if named is not None and first <= named < first + SECOND_NS:
+            return Instant(named, _EVENT_NAME)
+    return fuse(server_ns=first, observed_at_ns=observed_at_ns)
+
+
+def _name_hex(name: str) -> int | None:
+    """The hex number (1 to 16 digits) after a name's last dot; None if it has none."""
     dot = name.rfind(".")
-    if dot < 0:
-        return None
-    suffix = name[dot + 1 :]
-    if not 1 <= len(suffix) <= 16:
+    if dot < 0 or not 1 <= len(name) - dot - 1 <= 16:
         return None
     try:
-        ns = int(suffix, 16)
+        return int(name[dot + 1 :], 16)
     except ValueError:
         return None
-    if first_timestamp_ns <= ns < first_timestamp_ns + SECOND_NS:
-        return ns
-    return None
-
-
-def event_instant(event: Event, *, observed_at_ns: int) -> Instant | None:
-    """When an Event happened: eventTime, else the legacy name's clock, else firstTimestamp."""
-    precise = parse_timestamp_ns(event.event_time)
-    if precise is not None:
-        return Instant(precise, _EVENT_TIME)
-    first = parse_timestamp_ns(event.first_timestamp)
-    named = legacy_event_ns(name=event.metadata.name, first_timestamp_ns=first, count=event.count)
-    if named is not None:
-        return Instant(named, _EVENT_NAME)
-    if first is None:
-        return None
-    return fuse(server_ns=first, observed_at_ns=observed_at_ns)
 
 
 def server_instant(

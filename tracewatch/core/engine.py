@@ -278,15 +278,19 @@ class Engine:
         tracker = self._by_event_kind.get(ref.kind)
         if tracker is None:
             return
-        open_ = self._open.get(ref.uid)
+        uid = ref.uid
+        open_ = self._open.get(uid)
         if open_:
-            for lc in list(open_.values()):
-                tracker.event(lc, event, obs.observed_at_ns)
+            # A tracker folds an Event into lifecycle state only (it gets no ledger), so
+            # the open lifecycles cannot change under this loop: no copy of them is needed.
+            at_ns = obs.observed_at_ns
+            for lc in open_.values():
+                tracker.event(lc, event, at_ns)
             return
-        if ref.uid in self._gone or ref.uid in self._emitted:
+        if uid in self._gone or uid in self._emitted:
             self.counters["events.late"] += 1
             return
-        self._pending_events.add(ref.uid, event, received_ns=obs.observed_at_ns, now_ns=self.now_ns)
+        self._pending_events.add(uid, event, received_ns=obs.observed_at_ns, now_ns=self.now_ns)
 
     def _owner_lifecycle(self, lc: Lifecycle) -> tuple[Lifecycle | None, Lifecycle | None]:
         """(the owner lifecycle open when `lc` started, the owner's latest one before it)."""

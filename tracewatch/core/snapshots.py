@@ -143,17 +143,42 @@ class ObjectReference(_Compact):
     field_path: str = ""
 
 
+# Events are nearly half of what a cluster sends: their Structs hold only what is read, in
+# the order the API server writes the fields (msgspec finds each key fastest so).
+
+
+class EventMeta(_Compact):
+    """An Event's ObjectMeta: its name (a legacy Event's clock) and what the watch books,
+    relisting and sharding read of any object's."""
+
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    deletion_timestamp: str | None = None
+    owner_references: tuple[OwnerReference, ...] = ()
+
+
+class InvolvedObject(_Compact):
+    """What an Event is about (an ObjectReference): the object and, in it, the container."""
+
+    kind: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    field_path: str = ""
+
+
 class Event(_Compact):
     """A core/v1 Event (the events.k8s.io/v1 fields appear here under their v1 names)."""
 
-    metadata: ObjectMeta = ObjectMeta()
-    involved_object: ObjectReference = ObjectReference()
+    metadata: EventMeta = EventMeta()
+    involved_object: InvolvedObject = InvolvedObject()
     reason: str = ""
     message: str = ""
-    type: str = ""
-    count: int = 0
-    event_time: str | None = None
     first_timestamp: str | None = None
+    count: int = 0
+    type: str = ""
+    event_time: str | None = None
 
 
 class ReplicaSetSpec(_Compact):

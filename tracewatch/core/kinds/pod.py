@@ -380,7 +380,9 @@ def _startup_event(track: PodTrack, event: Event, when: Instant) -> None:
         return
     if reason in _SPAN_EVENT_REASONS:
         track.events.append(SpanEvent(when.ns, reason, (("message", event.message),)))
-    container = track.containers.get(_container_name(event.involved_object.field_path))
+    path = event.involved_object.field_path
+    # The memo looked up here saves a call for the Events of most startups.
+    container = track.containers.get(_CONTAINER_NAMES.get(path) or _container_name(path))
     if container is None:
         return
     if reason == "Pulling" and container.pull_start is None:
@@ -418,12 +420,23 @@ def _has_condition(pod: Pod, kind: str) -> bool:
     return any(cond.type == kind for cond in pod.status.conditions)
 
 
+# The container each fieldPath names, by fieldPath: a pod's Events name its few containers
+# over and over, and so do its siblings'.
+_CONTAINER_NAMES: dict[str, str] = {}
+_MAX_CONTAINER_NAMES = 4096
+
+
 def _container_name(field_path: str) -> str:
-    # "spec.containers{nginx}" / "spec.initContainers{init}"
+    """The container an Event's fieldPath names ("spec.containers{nginx}": nginx); "" if none."""
+    name = _CONTAINER_NAMES.get(field_path)
+    if name is not None:
+        return name
     open_ = field_path.find("{")
-    if open_ < 0 or not field_path.endswith("}"):
-        return ""
-    return field_path[open_ + 1 : -1]
+    name = field_path[open_ + 1 : -1] if open_ >= 0 and field_path.endswith("}") else ""
+    if len(_CONTAINER_NAMES) >= _MAX_CONTAINER_NAMES:
+        _CONTAINER_NAMES.clear()  # a flood of novel paths just resets it
+    _CONTAINER_NAMES[field_path] = name
+    return name
 
 
 __all__ = ["FAILED_WAITING_REASONS", "PodTracker"]
