@@ -43,6 +43,7 @@ from tracewatch.core.kinds import TRACKERS
 from tracewatch.core.kinds.base import Tracker
 from tracewatch.core.kinds.claims import BIND_SPAN
 from tracewatch.core.lifecycle import Lifecycle, Placement
+from tracewatch.core.nesting import clamp, fits, owner_bounds
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.pending import PendingEvents
 from tracewatch.core.snapshots import Event, ObjectMeta
@@ -339,10 +340,10 @@ class Engine:
         return lc.placement
 
     def _can_nest(self, lc: Lifecycle, owner: Lifecycle) -> bool:
-        if self._owner_bounds(owner)[1] is None:
+        if owner_bounds(owner)[1] is None:
             return True
         # The owner left or was cut short: only a child that ended inside it still fits.
-        return lc.end is not None and self._fits(lc, owner)
+        return lc.end is not None and fits(lc, owner)
 
     def _emit(self, uid: str, key: str, *, wait: bool = True) -> list[SpanRecord]:
         lc = self._open.get(uid, {}).get(key)
@@ -367,11 +368,11 @@ class Engine:
             self.counters["lifecycles.skipped_history"] += 1
         else:
             owner = self._nesting_owner(lc, placement)
-            if owner is not None and not self._fits(lc, owner):
+            if owner is not None and not fits(lc, owner):
                 placement, owner = self._rehome(lc, owner), None
             floor, ceiling = 0, None
             if owner is not None:
-                floor, ceiling = self._owner_bounds(owner)
+                floor, ceiling = owner_bounds(owner)
             builder = TraceBuilder(
                 placement=placement, scope=f"{uid}/{key}", floor_ns=floor, ceiling_ns=ceiling
             )
@@ -382,7 +383,7 @@ class Engine:
                 spans.extend(lc.held)
                 if ceiling is not None:
                     # It fits the owner by what the data allows: make the estimates agree.
-                    spans = [_clamp(span, floor, ceiling) for span in spans]
+                    spans = [clamp(span, floor, ceiling) for span in spans]
                 top = spans[0]
                 lc.emitted_bounds = (top.start_ns, top.end_ns)
                 if owner is not None and owner.emitted_bounds is None:
@@ -443,29 +444,6 @@ class Engine:
                 out.extend(self._emit(uid, key, wait=wait))
         return out
 
-    def _owner_bounds(self, owner: Lifecycle) -> tuple[int, int | None]:
-        """(floor, ceiling) a child placed inside `owner` must keep to.
-
-        An owner still open, or ended but waiting for its children, stretches to cover
-        them (no ceiling); one that left, or was cut short (superseded, deleted, timed
-        out), does not: its end is a fact about the owner, not about its children.
-        """
-        if owner.emitted_bounds is not None:
-            return owner.emitted_bounds
-        if owner.end is not None and owner.outcome not in (Outcome.COMPLETED, Outcome.FAILED):
-            return owner.start.earliest, owner.end.ns
-        return owner.start.earliest, None
-
-    def _fits(self, lc: Lifecycle, owner: Lifecycle) -> bool:
-        """Whether lc's subtree can lie inside the owner, by the bounds the data allows."""
-        floor, ceiling = self._owner_bounds(owner)
-        if ceiling is None:
-            return True
-        assert lc.end is not None
-        start_high = min(lc.start.latest, lc.nested_start_ns or lc.start.latest)
-        end_low = max(lc.end.earliest, lc.nested_end_ns)
-        return start_high >= floor and end_low <= ceiling
-
     def _rehome(self, lc: Lifecycle, owner: Lifecycle) -> Placement:
         """Move lc (and what it holds) to a trace of its own, linked to the owner it outlived.
 
@@ -510,14 +488,3 @@ class Engine:
         self._pending_events.discard(uid)
         self._emitted.discard(uid)
         self._gone.discard(uid)
-
-
-def _clamp(span: SpanRecord, low: int, high: int) -> SpanRecord:
-    start = min(max(span.start_ns, low), high)
-    end = min(max(span.end_ns, start), high)
-    if (start, end) == (span.start_ns, span.end_ns):
-        return span
-    events = tuple(
-        msgspec.structs.replace(e, time_ns=min(max(e.time_ns, start), end)) for e in span.events
-    )
-    return msgspec.structs.replace(span, start_ns=start, end_ns=end, events=events)
