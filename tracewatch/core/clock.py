@@ -202,13 +202,9 @@ def event_instant(event: Event, *, observed_at_ns: int) -> Instant | None:
         precise = parse_timestamp_ns(event.event_time)
         if precise is not None:
             return Instant(precise, _EVENT_TIME)
-    first_timestamp = event.first_timestamp
-    # firstTimestamp is a whole second, most often one already seen: its memo answers.
-    first = _WHOLE_SECONDS.get(first_timestamp) if first_timestamp else None
+    first = parse_timestamp_ns(event.first_timestamp)
     if first is None:
-        first = parse_timestamp_ns(first_timestamp)
-        if first is None:
-            return None
+        return None
     if event.count <= 1:
         name = event.metadata.name
         # The usual name ends in "." and 16 hex digits (a UnixNano since 2006): read by

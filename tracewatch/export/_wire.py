@@ -139,15 +139,12 @@ class KeyValueFields(dict[object, bytes]):
         self._typed: dict[object, bytes] = {}
 
     def __missing__(self, pair: tuple[str, AttributeValue]) -> bytes:
-        # Inlined _cache_key: this runs for every bool or number attribute of every span.
-        value = pair[1]
-        kind = type(value)
-        if kind is str or kind is tuple:
+        key = _cache_key(pair)
+        if key is pair:
             if len(self) >= _CACHE_LIMIT:
                 self.clear()
             encoded = self[pair] = self._tag + keyvalue(pair)
             return encoded
-        key = (pair[0], kind, value)
         encoded = self._typed.get(key)
         if encoded is None:
             if len(self._typed) >= _CACHE_LIMIT:

@@ -380,9 +380,7 @@ def _startup_event(track: PodTrack, event: Event, when: Instant) -> None:
         return
     if reason in _SPAN_EVENT_REASONS:
         track.events.append(SpanEvent(when.ns, reason, (("message", event.message),)))
-    path = event.involved_object.field_path
-    # The memo looked up here saves a call for the Events of most startups.
-    container = track.containers.get(_CONTAINER_NAMES.get(path) or _container_name(path))
+    container = track.containers.get(_container_name(event.involved_object.field_path))
     if container is None:
         return
     if reason == "Pulling" and container.pull_start is None:
