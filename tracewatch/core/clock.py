@@ -166,6 +166,8 @@ _EVENT_TIME, _EVENT_NAME = TimeSource.EVENT_TIME, TimeSource.EVENT_NAME
 # A receipt this far past the end of the timestamp's second still counts as seen live: watch
 # delivery takes milliseconds, so a transition in the second's last moments arrives in the next.
 LIVE_SLACK_NS = 500_000_000
+_LAST_NS = SECOND_NS - 1  # the last ns of a timestamp's second, from its start
+_LIVE_NS = SECOND_NS + LIVE_SLACK_NS  # receipts before start + this were seen live
 
 
 def fuse(*, server_ns: int, observed_at_ns: int | None, previous_ns: int | None = None) -> Instant:
@@ -179,14 +181,21 @@ def fuse(*, server_ns: int, observed_at_ns: int | None, previous_ns: int | None 
     kept no earlier than the previous observation) is the estimate. Otherwise it
     happened before we looked and the server timestamp is all we have.
     """
-    end = server_ns + SECOND_NS - 1
-    if observed_at_ns is not None and server_ns <= observed_at_ns < end + 1 + LIVE_SLACK_NS:
-        low = server_ns if previous_ns is None else min(max(server_ns, previous_ns), end)
-        estimate = max(min(observed_at_ns, end), low)
-        return Instant(estimate, _WATCH, min(low, estimate), estimate)
+    # Comparisons, not min()/max(): this runs for most transitions and Events, and the
+    # builtin calls cost more than the arithmetic.
+    end = server_ns + _LAST_NS
+    if observed_at_ns is not None and server_ns <= observed_at_ns < server_ns + _LIVE_NS:
+        if previous_ns is None or previous_ns <= server_ns:
+            low = server_ns
+        else:
+            low = previous_ns if previous_ns < end else end
+        estimate = observed_at_ns if observed_at_ns < end else end
+        if estimate < low:
+            estimate = low
+        return Instant(estimate, _WATCH, low, estimate)
     high = end
-    if observed_at_ns is not None and observed_at_ns >= server_ns:
-        high = min(high, observed_at_ns)
+    if observed_at_ns is not None and server_ns <= observed_at_ns < end:
+        high = observed_at_ns
     return Instant(server_ns, _SERVER, server_ns, high)
 
 
@@ -243,9 +252,12 @@ def server_instant(
 
 
 def latest(*instants: Instant | None) -> Instant | None:
-    """The latest of the present instants."""
-    present = [i for i in instants if i is not None]
-    return max(present, key=lambda i: i.ns) if present else None
+    """The latest of the present instants (the first of equals)."""
+    found = None
+    for i in instants:
+        if i is not None and (found is None or i.ns > found.ns):
+            found = i
+    return found
 
 
 _PRECISE = (TimeSource.EVENT_TIME, TimeSource.EVENT_NAME, TimeSource.WATCH)
@@ -253,8 +265,11 @@ _PRECISE = (TimeSource.EVENT_TIME, TimeSource.EVENT_NAME, TimeSource.WATCH)
 
 def best(*candidates: Instant | None) -> Instant | None:
     """The first precise candidate, else the first present one."""
-    present = [c for c in candidates if c is not None]
-    for c in present:
-        if c.source in _PRECISE:
-            return c
-    return present[0] if present else None
+    first = None
+    for c in candidates:
+        if c is not None:
+            if c.source in _PRECISE:
+                return c
+            if first is None:
+                first = c
+    return first

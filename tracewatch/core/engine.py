@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import msgspec
 
@@ -52,6 +53,8 @@ from tracewatch.core.tracecontext import context_from_annotations
 
 _HISTORY = 4  # ended lifecycles kept per owner for placing late children
 _HEAP_SLACK = 1024  # dead timeout entries tolerated before the heap is compacted
+_NONE_OPEN: Mapping[str, Lifecycle] = MappingProxyType({})
+_NEVER = 1 << 62  # a due time no receipt time reaches (2116)
 # On Python 3.11 `Change.X` is a slow lookup (EnumType defines __getattr__); a global is not.
 _ADDED, _MODIFIED = Change.ADDED, Change.MODIFIED
 
@@ -102,6 +105,7 @@ class Engine:
         self._timeout_heap: list[tuple[int, int, str, str]] = []
         self._seq = 0
         self._open_count = 0
+        self._due_ns = _NEVER
 
     @property
     def tracked(self) -> int:
@@ -122,16 +126,8 @@ class Engine:
         else:
             now_ns = self.now_ns
         # What was due before this observation leaves first, so trackers see only open work.
-        # (`advance`'s loop conditions, checked here: most steps have nothing due.)
-        timeouts, emits = self._timeout_heap, self._emit_heap
-        if (
-            (timeouts and timeouts[0][0] <= now_ns)
-            or (emits and emits[0][0] <= now_ns)
-            or len(timeouts) > 2 * self._open_count + _HEAP_SLACK
-        ):
-            out = self.advance(now_ns)
-        else:
-            out = []
+        # Most steps have nothing due: one comparison with the earliest due time says so.
+        out = self.advance(now_ns) if now_ns >= self._due_ns else []
         obj = obs.obj
         if type(obj) is Event:
             # An Event's deletion (its TTL, an hour after its last write, ran out) is no
@@ -143,7 +139,7 @@ class Engine:
             tracker = self._by_type.get(type(obj))
             if tracker is not None:
                 tracker.observe(obs, obj, self)
-        if emits and emits[0][0] <= now_ns:
+        if now_ns >= self._due_ns:
             out += self.advance(now_ns)
         return out
 
@@ -160,9 +156,23 @@ class Engine:
         while self._emit_heap and self._emit_heap[0][0] <= self.now_ns:
             _, _, uid, key = heapq.heappop(self._emit_heap)
             out.extend(self._emit(uid, key))
-        if len(self._timeout_heap) > 2 * self._open_count + _HEAP_SLACK:
-            self._compact_timeouts()
+        self._reset_due()
         return out
+
+    def _reset_due(self) -> None:
+        """`_due_ns`: the earliest entry of either heap (_NEVER if both are empty). Between
+        resets it only moves earlier (`_push`), so it is never later than what is due."""
+        timeouts, emits = self._timeout_heap, self._emit_heap
+        due = timeouts[0][0] if timeouts else _NEVER
+        if emits and emits[0][0] < due:
+            due = emits[0][0]
+        self._due_ns = due
+
+    def _push(self, heap: list[tuple[int, int, str, str]], due: int, lifecycle: Lifecycle) -> None:
+        self._seq += 1
+        heapq.heappush(heap, (due, self._seq, lifecycle.uid, lifecycle.key))
+        if due < self._due_ns:
+            self._due_ns = due
 
     def _compact_timeouts(self) -> None:
         # Timeouts of emitted lifecycles stay in the heap until they fall due (15 min by
@@ -173,6 +183,7 @@ class Engine:
             if (lc := self._open.get(entry[2], {}).get(entry[3])) is not None and lc.end is None
         ]
         heapq.heapify(self._timeout_heap)
+        self._reset_due()
 
     def drain(self) -> list[SpanRecord]:
         """On shutdown: emit every ended lifecycle now, without waiting for its settle delay."""
@@ -182,6 +193,7 @@ class Engine:
             # No time passes in a drain: a lifecycle waiting for a running child would wait
             # (and be rescheduled) forever; it leaves without the child instead.
             out.extend(self._emit(uid, key, wait=False))
+        self._reset_due()
         return out
 
     # -- the Ledger trackers use ----------------------------------------------------------------
@@ -199,16 +211,10 @@ class Engine:
             history.append(lifecycle)
             if len(history) > _HISTORY:
                 del history[0]
-        self._seq += 1
-        heapq.heappush(
-            self._timeout_heap,
-            (
-                lifecycle.first_seen_ns + self.options.lifecycle_timeout_ns,
-                self._seq,
-                uid,
-                lifecycle.key,
-            ),
-        )
+        timeout_ns = lifecycle.first_seen_ns + self.options.lifecycle_timeout_ns
+        self._push(self._timeout_heap, timeout_ns, lifecycle)
+        if len(self._timeout_heap) > 2 * self._open_count + _HEAP_SLACK:
+            self._compact_timeouts()
         for received_ns, event in self._pending_events.take(uid):
             tracker.event(lifecycle, event, received_ns)
 
@@ -218,8 +224,7 @@ class Engine:
         self._schedule(lifecycle, max(lifecycle.end.ns, self.now_ns) + self.options.settle_delay_ns)
 
     def _schedule(self, lifecycle: Lifecycle, due: int) -> None:
-        self._seq += 1
-        heapq.heappush(self._emit_heap, (due, self._seq, lifecycle.uid, lifecycle.key))
+        self._push(self._emit_heap, due, lifecycle)
 
     def current(self, uid: str, key: str | None = None) -> Lifecycle | None:
         open_ = self._open.get(uid)
@@ -228,6 +233,9 @@ class Engine:
         if key is not None:
             return open_.get(key)
         return max(open_.values(), key=lambda lc: lc.start.ns)
+
+    def open_lifecycles(self, uid: str) -> Mapping[str, Lifecycle]:
+        return self._open.get(uid) or _NONE_OPEN
 
     def was_emitted(self, uid: str, key: str) -> bool:
         return self._emitted.has(uid, key)

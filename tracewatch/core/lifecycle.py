@@ -11,10 +11,9 @@ trace-context annotation, or a trace of its own with a link to the owner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from msgspec import Struct
+from msgspec import Struct, field
 
 from tracewatch.core.clock import Instant
 from tracewatch.core.spans import Outcome, SpanLink, SpanRecord
@@ -32,8 +31,7 @@ class Placement(Struct, frozen=True, gc=False):
     links: tuple[SpanLink, ...] = ()
 
 
-@dataclass(slots=True, eq=False)
-class Lifecycle:
+class Lifecycle(Struct, eq=False):
     """One reconciliation in progress (or just finished, waiting to be emitted).
 
     `state` is the kind's own compact record (e.g. a PodTrack). `owner_uid` is

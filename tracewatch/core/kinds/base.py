@@ -10,6 +10,7 @@ through the engine's placement logic.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from tracewatch.core.building import TraceBuilder
@@ -33,6 +34,10 @@ class Ledger(Protocol):
 
     def current(self, uid: str, key: str | None = None) -> Lifecycle | None:
         """The open (not yet emitted) lifecycle of `uid` with `key`, or its latest if None."""
+
+    def open_lifecycles(self, uid: str) -> Mapping[str, Lifecycle]:
+        """The open lifecycles of `uid` by key (read only: a snapshot for this step's lookups,
+        not updated by `open`)."""
 
     def was_emitted(self, uid: str, key: str) -> bool:
         """True if this lifecycle was emitted already (this run or, via the state file, before)."""

@@ -77,7 +77,10 @@ class PodTracker:
         uid = meta.uid
         gone = obs.change in GONE
         at_ns = obs.observed_at_ns
-        create = ledger.current(uid, "create")
+        # What is open before this step: only `create` can be opened below before `delete`
+        # is looked up, so the one lookup serves both.
+        open_ = ledger.open_lifecycles(uid)
+        create = open_.get("create")
         if (
             create is None
             and not gone
@@ -89,7 +92,7 @@ class PodTracker:
             _apply_startup(create, pod, at_ns)
             if create.end is not None:
                 ledger.ended(create)
-        delete = ledger.current(uid, "delete")
+        delete = open_.get("delete")
         # Without a deletionTimestamp (immediate deletion) there is no deletion phase to show.
         if delete is None and meta.deletion_timestamp and not ledger.was_emitted(uid, "delete"):
             delete = self._open_delete(pod, at_ns, ledger)
@@ -300,12 +303,18 @@ def _apply_startup(lc: Lifecycle, pod: Pod, at_ns: int) -> None:
         kind = cond.type
         if kind == "PodScheduled":
             if track.scheduled is None:
-                track.scheduled = _seen(cond.last_transition_time, at_ns, previous)
+                track.scheduled = server_instant(
+                    cond.last_transition_time, observed_at_ns=at_ns, previous_ns=previous
+                )
         elif kind == "PodReadyToStartContainers":
             if track.sandbox_ready is None:
-                track.sandbox_ready = _seen(cond.last_transition_time, at_ns, previous)
+                track.sandbox_ready = server_instant(
+                    cond.last_transition_time, observed_at_ns=at_ns, previous_ns=previous
+                )
         elif kind == "Ready" and track.ready is None:
-            track.ready = _seen(cond.last_transition_time, at_ns, previous)
+            track.ready = server_instant(
+                cond.last_transition_time, observed_at_ns=at_ns, previous_ns=previous
+            )
     for container_status in status.init_container_statuses:
         _apply_container(track, container_status, at_ns, previous)
     for container_status in status.container_statuses:
@@ -320,21 +329,24 @@ def _apply_startup(lc: Lifecycle, pod: Pod, at_ns: int) -> None:
             finished or Instant(at_ns, TimeSource.WATCH), outcome, reason=status.reason or phase
         )
     else:
-        for container_status in (*status.init_container_statuses, *status.container_statuses):
-            waiting = container_status.state.waiting
-            if waiting is not None and waiting.reason in FAILED_WAITING_REASONS:
-                # The failure is as old as the last attempt's end, when the server recorded one.
-                last = container_status.last_state.terminated
-                when = _seen(last.finished_at, at_ns, previous) if last is not None else None
-                lc.finish(
-                    when or Instant(at_ns, TimeSource.WATCH), Outcome.FAILED, reason=waiting.reason
-                )
-                break
-
-
-def _seen(ts: str | None, at_ns: int, previous_ns: int | None) -> Instant | None:
-    """A server timestamp first shown by the snapshot received at at_ns, fused."""
-    return server_instant(ts, observed_at_ns=at_ns, previous_ns=previous_ns)
+        for statuses in (status.init_container_statuses, status.container_statuses):
+            for container_status in statuses:
+                waiting = container_status.state.waiting
+                if waiting is not None and waiting.reason in FAILED_WAITING_REASONS:
+                    # The failure is as old as the last attempt's end, when the server recorded
+                    # one.
+                    last = container_status.last_state.terminated
+                    when = (
+                        server_instant(last.finished_at, observed_at_ns=at_ns, previous_ns=previous)
+                        if last is not None
+                        else None
+                    )
+                    lc.finish(
+                        when or Instant(at_ns, TimeSource.WATCH),
+                        Outcome.FAILED,
+                        reason=waiting.reason,
+                    )
+                    return
 
 
 def _apply_container(
@@ -347,11 +359,17 @@ def _apply_container(
     running, terminated = state.running, state.terminated
     if container.started is None:
         if running is not None and running.started_at:
-            container.started = _seen(running.started_at, at_ns, previous)
+            container.started = server_instant(
+                running.started_at, observed_at_ns=at_ns, previous_ns=previous
+            )
         elif terminated is not None and terminated.started_at:
-            container.started = _seen(terminated.started_at, at_ns, previous)
+            container.started = server_instant(
+                terminated.started_at, observed_at_ns=at_ns, previous_ns=previous
+            )
     if container.finished is None and terminated is not None and terminated.finished_at:
-        container.finished = _seen(terminated.finished_at, at_ns, previous)
+        container.finished = server_instant(
+            terminated.finished_at, observed_at_ns=at_ns, previous_ns=previous
+        )
     if status.restart_count > container.restarts:
         container.restarts = status.restart_count
         last = status.last_state.terminated

@@ -1,19 +1,19 @@
 """What a pod's lifecycles remember between observations: compact, mutable, per lifecycle.
 
 Held by `Lifecycle.state` while a pod's startup, deletion or container restart
-is in progress and released when it is emitted (see `kinds/pod.py`).
+is in progress and released when it is emitted (see `kinds/pod.py`). Mutable Structs
+compared by identity: their constructors run in C, and a pod builds several per startup.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from msgspec import Struct, field
 
 from tracewatch.core.clock import Instant
 from tracewatch.core.spans import SpanEvent
 
 
-@dataclass(slots=True)
-class ContainerTrack:
+class ContainerTrack(Struct, eq=False):
     image: str
     init: bool = False
     pull_start: Instant | None = None
@@ -26,8 +26,7 @@ class ContainerTrack:
     restarts: int = 0
 
 
-@dataclass(slots=True)
-class PodTrack:
+class PodTrack(Struct, eq=False):
     """What a pod's startup has shown so far."""
 
     node: str = ""
@@ -43,8 +42,7 @@ class PodTrack:
     schedule_events: list[SpanEvent] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class DeleteTrack:
+class DeleteTrack(Struct, eq=False):
     """What a pod's deletion has shown so far."""
 
     node: str = ""
@@ -54,8 +52,7 @@ class DeleteTrack:
     last_observed_ns: int | None = None
 
 
-@dataclass(slots=True)
-class RestartTrack:
+class RestartTrack(Struct, eq=False):
     """One container restart: exit, back-off, running again."""
 
     container: str

@@ -14,8 +14,10 @@ through the engine's placement (DESIGN.md, "Nesting by intent").
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct, field
 
 from tracewatch.core.building import TraceBuilder
 from tracewatch.core.clock import Instant, event_instant, fuse, parse_timestamp_ns
@@ -38,13 +40,17 @@ from tracewatch.core.spans import Outcome, SpanEvent, SpanLink, StatusCode, Time
 _CONTROLLER_MANAGERS = ("kube-controller-manager",)
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(Struct, frozen=True, gc=False):
     """Where a generation stands: done (with the server's time for it, if any) or failed."""
 
     done: bool = False
     failed: str = ""
     at: str | None = None
+
+
+# The verdicts without a time, built once: most observations of a workload give one of them.
+_PENDING = Verdict()
+_DONE = Verdict(done=True)
 
 
 def _condition(conditions: tuple[Condition, ...], kind: str) -> Condition | None:
@@ -55,16 +61,16 @@ def deployment_verdict(d: Deployment) -> Verdict:
     """kubectl rollout status for Deployments (polymorphichelpers/rollout_status.go)."""
     s = d.status
     if s.observed_generation < d.metadata.generation:
-        return Verdict()
+        return _PENDING
     progressing = _condition(s.conditions, "Progressing")
     if progressing is not None and progressing.reason == "ProgressDeadlineExceeded":
         return Verdict(failed="ProgressDeadlineExceeded", at=progressing.last_update_time)
     if s.updated_replicas < d.spec.replicas:
-        return Verdict()
+        return _PENDING
     if s.replicas > s.updated_replicas:
-        return Verdict()
+        return _PENDING
     if s.available_replicas < s.updated_replicas:
-        return Verdict()
+        return _PENDING
     at = None
     if progressing is not None and progressing.reason == "NewReplicaSetAvailable":
         at = progressing.last_update_time
@@ -75,35 +81,35 @@ def statefulset_verdict(s: StatefulSet) -> Verdict:
     """kubectl rollout status for StatefulSets (RollingUpdate without a partition)."""
     st = s.status
     if st.observed_generation < s.metadata.generation:
-        return Verdict()
+        return _PENDING
     if st.ready_replicas < s.spec.replicas or st.updated_replicas < s.spec.replicas:
-        return Verdict()
+        return _PENDING
     if st.update_revision and st.current_revision != st.update_revision:
-        return Verdict()
-    return Verdict(done=True)
+        return _PENDING
+    return _DONE
 
 
 def daemonset_verdict(d: DaemonSet) -> Verdict:
     """kubectl rollout status for DaemonSets."""
     st = d.status
     if st.observed_generation < d.metadata.generation:
-        return Verdict()
+        return _PENDING
     if st.updated_number_scheduled < st.desired_number_scheduled:
-        return Verdict()
+        return _PENDING
     if st.number_available < st.desired_number_scheduled:
-        return Verdict()
-    return Verdict(done=True)
+        return _PENDING
+    return _DONE
 
 
 def replicaset_verdict(r: ReplicaSet) -> Verdict:
     """A scale step is done when the controller saw it and the ready count matches."""
     st = r.status
     if st.observed_generation < r.metadata.generation:
-        return Verdict()
+        return _PENDING
     want = r.spec.replicas
     if st.replicas != want or st.ready_replicas < want:
-        return Verdict()
-    return Verdict(done=True)
+        return _PENDING
+    return _DONE
 
 
 def job_verdict(j: Job) -> Verdict:
@@ -115,7 +121,7 @@ def job_verdict(j: Job) -> Verdict:
             return Verdict(done=True, at=cond.last_transition_time)
         if cond.type == "Failed":
             return Verdict(failed=cond.reason or "Failed", at=cond.last_transition_time)
-    return Verdict()
+    return _PENDING
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +179,7 @@ RULES: tuple[Rules, ...] = (
 )
 
 
-@dataclass(slots=True)
-class WorkloadTrack:
+class WorkloadTrack(Struct, eq=False):
     generation: int
     desired: int = 0
     last_observed_ns: int | None = None
