@@ -199,11 +199,19 @@ class Engine:
     # -- the Ledger trackers use ----------------------------------------------------------------
 
     def open(self, lifecycle: Lifecycle) -> None:
-        uid = lifecycle.uid
-        self._open.setdefault(uid, {})[lifecycle.key] = lifecycle
+        uid, key, owner_uid = lifecycle.uid, lifecycle.key, lifecycle.owner_uid
+        open_ = self._open.get(uid)
+        if open_ is None:
+            self._open[uid] = {key: lifecycle}
+        else:
+            open_[key] = lifecycle
         self._open_count += 1
-        if lifecycle.owner_uid:
-            self._children.setdefault(lifecycle.owner_uid, set()).add(lifecycle.ident)
+        if owner_uid:
+            siblings = self._children.get(owner_uid)
+            if siblings is None:
+                self._children[owner_uid] = {(uid, key)}
+            else:
+                siblings.add((uid, key))
         tracker = self._by_kind[lifecycle.kind]
         if tracker.keeps_history:
             self._names[(lifecycle.kind, lifecycle.namespace, lifecycle.name)] = uid
@@ -354,16 +362,16 @@ class Engine:
         return lc.end is not None and fits(lc, owner)
 
     def _emit(self, uid: str, key: str, *, wait: bool = True) -> list[SpanRecord]:
-        lc = self._open.get(uid, {}).get(key)
+        open_ = self._open.get(uid)
+        lc = open_.get(key) if open_ is not None else None
         if lc is None:
             return []
-        assert lc.end is not None
+        assert open_ is not None and lc.end is not None
         has_children = uid in self._children
         if has_children and wait and self._waits_for_children(lc):
             self._schedule(lc, self.now_ns + max(self.options.settle_delay_ns, SECOND_NS // 2))
             return []
         out = self._emit_ended_children(lc, wait=wait) if has_children else []
-        open_ = self._open[uid]
         del open_[key]
         if not open_:
             del self._open[uid]
@@ -405,7 +413,7 @@ class Engine:
         if lc.owner_uid:
             siblings = self._children.get(lc.owner_uid)
             if siblings is not None:
-                siblings.discard(lc.ident)
+                siblings.discard((uid, key))
                 if not siblings:
                     del self._children[lc.owner_uid]
         if uid in self._gone:
