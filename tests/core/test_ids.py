@@ -56,3 +56,9 @@ def test_an_all_zero_digest_still_gives_a_valid_id(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ids, "_BLAKE2B_16", _ZeroHash(16))
     assert ids.span_id(name="a") == b"\x01" + bytes(7)
     assert ids.trace_id(uid="u", lifecycle="create") == b"\x01" + bytes(15)
+
+
+def test_span_id_of_a_key_matches_span_id_of_its_parts() -> None:
+    """span_id_of("<name>/<discriminator>") is span_id of that name and discriminator."""
+    by_parts = ids.span_id(name="kubelet.PullImage", discriminator="uid-1/create/app")
+    assert ids.span_id_of("kubelet.PullImage/uid-1/create/app") == by_parts

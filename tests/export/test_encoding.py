@@ -8,7 +8,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 import tracewatch
-from tracewatch.core.spans import SpanEvent, SpanLink, StatusCode
+from tracewatch.core.spans import SpanEvent, SpanLink, SpanRecord, StatusCode
 from tracewatch.export.encoding import encode_request, encode_request_bytes
 
 from ..receivers import flatten
@@ -188,3 +188,32 @@ def test_trace_ids_of_every_span_kept_per_batch() -> None:
     """Spans of two traces in one batch keep their own trace ids."""
     got = flatten([encode_request(pod_startup() + pod_startup(OTHER_TRACE))])
     assert {s.trace_id for s in got} == {TRACE.hex(), OTHER_TRACE.hex()}
+
+
+def test_ids_of_unusual_lengths_keep_their_exact_bytes() -> None:
+    """Ids that are not 16/8 bytes are written with their own lengths, never padded or cut."""
+    odd = span("odd", span_id=1)
+    odd = SpanRecord(
+        trace_id=TRACE[:12],
+        span_id=b"\x07" * 5,
+        parent_span_id=b"\x09" * 10,
+        name=odd.name,
+        service=odd.service,
+        start_ns=odd.start_ns,
+        end_ns=odd.end_ns,
+    )
+    (got,) = encode_request([odd]).resource_spans[0].scope_spans[0].spans
+    assert (got.trace_id, got.span_id, got.parent_span_id) == (
+        TRACE[:12],
+        b"\x07" * 5,
+        b"\x09" * 10,
+    )
+
+
+def test_a_span_over_16_kib_keeps_its_length_prefix_right() -> None:
+    """A span whose bytes need a 3-byte length still parses, with every field intact."""
+    big = "x" * 20_000
+    records = [span("big", span_id=1, attributes=(("note", big),)), span("after", span_id=2)]
+    got = encode_request(records).resource_spans[0].scope_spans[0].spans
+    assert [s.name for s in got] == ["big", "after"]
+    assert got[0].attributes[0].value.string_value == big

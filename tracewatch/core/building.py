@@ -75,8 +75,22 @@ class TraceBuilder:
         """Add one span, return its id; a parent added here clamps it, an outside one cannot."""
         # Comparisons rather than min()/max(): this runs for every span, and the builtin
         # calls cost more than the clamping itself.
-        start_ns, end_ns = start.ns, end.ns
-        if not self._spans:
+        start_ns = start.ns
+        end_ns = end.ns
+        spans = self._spans
+        if spans:
+            bounds = self._bounds.get(parent)
+            if bounds is not None:
+                lo, hi = bounds  # lo <= hi: they are an added span's (start, end)
+                if start_ns < lo:
+                    start_ns = lo
+                elif start_ns > hi:
+                    start_ns = hi
+                if end_ns < lo:
+                    end_ns = lo
+                elif end_ns > hi:
+                    end_ns = hi
+        else:
             # The top span of a lifecycle nested in an owner stays within what the owner allows.
             if start_ns < self._floor_ns:
                 start_ns = self._floor_ns
@@ -86,16 +100,11 @@ class TraceBuilder:
                     start_ns = ceiling
                 if end_ns > ceiling:
                     end_ns = ceiling
-        bounds = self._bounds.get(parent)
-        if bounds is not None:
-            lo, hi = bounds  # lo <= hi: they are an added span's (start, end)
-            start_ns = lo if start_ns < lo else hi if start_ns > hi else start_ns
-            end_ns = lo if end_ns < lo else hi if end_ns > hi else end_ns
         if end_ns < start_ns:
             end_ns = start_ns
-        span = span_id or ids.span_id(name=name, discriminator=f"{self._scope}/{discriminator}")
-        # _value_, not .value: the enum property costs a Python call, and this runs per span.
-        sources = _TIME_SOURCE_ATTRIBUTE[start.source._value_, end.source._value_]
+        if not span_id:
+            # ids.span_id(name=name, discriminator=f"{scope}/{discriminator}"), one string built.
+            span_id = ids.span_id_of(f"{name}/{self._scope}/{discriminator}")
         if events:
             events = tuple(
                 e
@@ -103,24 +112,26 @@ class TraceBuilder:
                 else SpanEvent(min(max(e.time_ns, start_ns), end_ns), e.name, e.attributes)
                 for e in events
             )
-        self._spans.append(
+        # _value_, not .value: the enum property costs a Python call, and this runs per span.
+        attributes += (_TIME_SOURCE_ATTRIBUTE[start.source._value_, end.source._value_],)
+        spans.append(
             SpanRecord(
                 self.trace_id,
-                span,
+                span_id,
                 parent,
                 name,
                 service,
                 start_ns,
                 end_ns,
-                (*attributes, sources),
+                attributes,
                 events,
                 links,
                 status,
                 status_message,
             )
         )
-        self._bounds[span] = (start_ns, end_ns)
-        return span
+        self._bounds[span_id] = (start_ns, end_ns)
+        return span_id
 
     def spans(self) -> list[SpanRecord]:
         return self._spans

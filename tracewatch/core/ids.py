@@ -32,7 +32,12 @@ def span_id(*, name: str, discriminator: str = "") -> bytes:
     Independent of the trace id on purpose: a subtree that has to move to a trace of
     its own (its owner ended before it did) keeps every span id and parent link.
     """
+    return span_id_of(f"{name}/{discriminator}")
+
+
+def span_id_of(key: str) -> bytes:
+    """`span_id` from its key, "<name>/<discriminator>", for callers that build it in one step."""
     h = _BLAKE2B_8.copy()
-    h.update(f"{name}/{discriminator}".encode())
+    h.update(key.encode())
     digest = h.digest()
     return digest if digest != _ZERO_8 else _NONZERO_8

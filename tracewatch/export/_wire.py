@@ -34,21 +34,22 @@ def _varint_slow(value: int) -> bytes:
     return bytes(out)
 
 
-# Lengths below 16 KiB (nearly every field we write) come from this table.
-_VARINTS: tuple[bytes, ...] = tuple(_varint_slow(i) for i in range(1 << 14))
+# Lengths below 16 KiB (nearly every field we write) come from this table; hot paths index
+# it directly (`VARINTS[n] if n < 16384 else varint(n)`) to save a call.
+VARINTS: tuple[bytes, ...] = tuple(_varint_slow(i) for i in range(1 << 14))
 
 
 def varint(value: int) -> bytes:
     """Encode a non-negative int as a protobuf varint."""
     if value < 16384:
-        return _VARINTS[value]
+        return VARINTS[value]
     return _varint_slow(value)
 
 
 def length_delimited(tag: bytes, payload: bytes) -> bytes:
     """One length-delimited field: tag, length, payload."""
     n = len(payload)
-    return tag + (_VARINTS[n] if n < 16384 else _varint_slow(n)) + payload
+    return tag + (VARINTS[n] if n < 16384 else _varint_slow(n)) + payload
 
 
 def string_field(tag: bytes, text: str) -> bytes:

@@ -25,6 +25,7 @@ from tracewatch import __version__
 from tracewatch.core.spans import Attributes, SpanEvent, SpanLink, SpanRecord, StatusCode
 from tracewatch.export._wire import (
     FIXED64,
+    VARINTS,
     attributes_field,
     json_attributes,
     keyvalue_fields,
@@ -50,6 +51,9 @@ _SCOPE_FIELD = length_delimited(
 )
 # Span fields 6 (kind INTERNAL), 7 and 8 (fixed64 start/end) packed in one call.
 _KIND_AND_TIMES = struct.Struct("<BBBQBQ")
+# Span fields 1-3 (trace_id, span_id, parent_span_id) with their tags, for ids of the
+# usual lengths ("s" would pad or cut any other length).
+_IDS = struct.Struct("<2s16s2s8s2s8s")
 _NAME_CACHE: dict[str, bytes] = {}
 _SPAN_ATTRIBUTE = keyvalue_fields(b"\x4a").__getitem__  # Span.attributes (9)
 
@@ -89,21 +93,21 @@ def _status_field(code: StatusCode, message: str) -> bytes:
     return length_delimited(b"\x7a", body)
 
 
-def _span_field(span: SpanRecord) -> bytes:
-    """One Span, wrapped as ScopeSpans.spans (field 2)."""
+def _span_body(span: SpanRecord) -> bytes:
+    """One Span message, without the ScopeSpans.spans tag and length that wrap it."""
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     name = _NAME_CACHE.get(span.name) or _name_field(span.name)
     kind_and_times = _KIND_AND_TIMES.pack(
         0x30, SPAN_KIND_INTERNAL, 0x39, span.start_ns, 0x41, span.end_ns
     )
     if len(trace_id) == 16 and len(span_id) == 8 and len(parent) == 8:
-        parts = [b"\x0a\x10", trace_id, b"\x12\x08", span_id, b"\x22\x08", parent, name]
+        ids = _IDS.pack(b"\x0a\x10", trace_id, b"\x12\x08", span_id, b"\x22\x08", parent)
+        parts = [ids, name, kind_and_times]
     else:  # a root (no parent), or ids of unusual lengths
         parts = [length_delimited(b"\x0a", trace_id), length_delimited(b"\x12", span_id)]
         if parent:
             parts.append(length_delimited(b"\x22", parent))
-        parts.append(name)
-    parts.append(kind_and_times)
+        parts += (name, kind_and_times)
     if span.attributes:
         parts += map(_SPAN_ATTRIBUTE, span.attributes)
     if span.events:
@@ -112,7 +116,7 @@ def _span_field(span: SpanRecord) -> bytes:
         parts += [_link_field(link) for link in span.links]
     if span.status or span.status_message:
         parts.append(_status_field(span.status, span.status_message))
-    return length_delimited(b"\x12", b"".join(parts))
+    return b"".join(parts)
 
 
 def _resource_attributes(service: str, extra: Attributes) -> Attributes:
@@ -134,17 +138,27 @@ def encode_request_bytes(
     spans: Sequence[SpanRecord], *, resource_attributes: Attributes = ()
 ) -> bytes:
     """Serialized ExportTraceServiceRequest for `spans` (b"" when there are none)."""
-    # The spans' bytes are copied twice (joined per scope, then into the request), not
-    # once per level of nesting as concatenating each wrapper would.
+    # Each service's ScopeSpans as a list of pieces (its scope, then the tag, length and
+    # body of each span), filled in one pass: a span's bytes are copied twice (joined into
+    # its body, then into the request), not once per level of nesting as concatenating
+    # each wrapper would.
+    pieces_by_service: dict[str, list[bytes]] = {}
+    for span in spans:
+        body = _span_body(span)
+        pieces = pieces_by_service.get(span.service)
+        if pieces is None:
+            pieces = pieces_by_service[span.service] = [_SCOPE_FIELD]
+        n = len(body)
+        pieces += (b"\x12", VARINTS[n] if n < 16384 else varint(n), body)
     out: list[bytes] = []
-    for service, group in _group_by_service(spans).items():
+    for service, pieces in pieces_by_service.items():
         # Resource{attributes=1} as ResourceSpans.resource (1); ScopeSpans as field 2.
         resource = length_delimited(
             b"\x0a", attributes_field(b"\x0a", _resource_attributes(service, resource_attributes))
         )
-        scope_spans = b"".join([_SCOPE_FIELD, *map(_span_field, group)])
-        head = resource + b"\x12" + varint(len(scope_spans))
-        out += (b"\x0a", varint(len(head) + len(scope_spans)), head, scope_spans)
+        scope_size = sum(map(len, pieces))
+        head = resource + b"\x12" + varint(scope_size)
+        out += (b"\x0a", varint(len(head) + scope_size), head, *pieces)
     return b"".join(out)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from tracewatch.core.spans import SpanRecord
 
@@ -30,6 +31,7 @@ __all__ = [
 
 OUTCOME_ATTRIBUTE = "tracewatch.outcome"
 _ID_SPACE = 1 << 64
+_TRACE_ID = attrgetter("trace_id")
 
 
 class Decision(enum.Enum):
@@ -103,7 +105,7 @@ def sample(spans: Sequence[SpanRecord], *, policy: SamplingPolicy) -> Sampled:
     chain is broken (it should not happen) follows the first root of its trace.
     """
     if policy.keeps_everything:
-        return Sampled(list(spans), 0, frozenset(s.trace_id for s in spans))
+        return Sampled(list(spans), 0, frozenset(map(_TRACE_ID, spans)))
     by_id = {(s.trace_id, s.span_id): s for s in spans}
     verdicts: dict[tuple[bytes, bytes], bool] = {}
     first_root: dict[bytes, bool] = {}
