@@ -165,7 +165,7 @@ def _remember(line: bytes, matched: re.Match[bytes], head: _Head, observed_at: i
     while known is not None and known.rest != rest:
         known = known.other
     if known is None:
-        decode = decoder_for(head.resource).envelope_decoder.decode
+        decode = decoder_for(head.resource).decode_envelope
         _recorded_heads[key] = _Recorded(rest, decode, head.change.value, head.change,
                                          head.resource, head.kind, _recorded_heads.get(key))
 
