@@ -375,7 +375,10 @@ class _DeploymentStory:
 
     def _pod_object(self, p: dict[str, Any], status: dict[str, Any],
                     **meta_extra: Any) -> dict[str, Any]:
+        # ObjectMeta's order, as the API server writes it: deletion fields before labels,
+        # managedFields last.
         meta = self._meta(p["n"], p["uid"], p["created"], generateName=p["rs"]["name"] + "-",
+                          **meta_extra,
                           labels={"app": self.name, "pod-template-hash": p["rs"]["hash"],
                                   "team": "payments", "tier": "backend"},
                           annotations={"prometheus.io/scrape": "true",
@@ -383,7 +386,7 @@ class _DeploymentStory:
                           ownerReferences=[{"apiVersion": "apps/v1", "kind": "ReplicaSet",
                                             "name": p["rs"]["name"], "uid": p["rs"]["uid"],
                                             "controller": True, "blockOwnerDeletion": True}],
-                          managedFields=p["managed"], **meta_extra)
+                          managedFields=p["managed"])
         spec = dict(p["spec"])
         if p.get("node"):
             spec["nodeName"] = p["node"]
