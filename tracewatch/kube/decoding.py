@@ -3,7 +3,8 @@
 msgspec decodes straight into the Structs of `tracewatch.core.snapshots`, skipping
 every field they do not declare; that is what makes it several times faster than a
 full JSON parse (see `bench/` and the kube report). Decoders are built once per
-snapshot type and reused.
+snapshot type and reused. For kinds whose snapshot does not read managedFields, a watch
+line's managedFields bytes are cut out before decoding (`_without_managed_fields`).
 
 Every malformed input raises `DecodeError` (one type, so callers log, count and
 skip); the error text is msgspec's, which names the JSON path, never the payload.
