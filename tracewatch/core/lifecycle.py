@@ -68,10 +68,6 @@ class Lifecycle(Struct, eq=False):
     emitted_bounds: tuple[int, int] | None = None
     held: list[SpanRecord] = field(default_factory=list)
 
-    @property
-    def ident(self) -> tuple[str, str]:
-        return (self.uid, self.key)
-
     def finish(self, when: Instant, outcome: Outcome, *, reason: str = "") -> None:
         """End the lifecycle at `when` (first call wins)."""
         if self.end is not None:
