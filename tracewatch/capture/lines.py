@@ -17,6 +17,7 @@ from typing import NamedTuple
 import msgspec
 
 from tracewatch.core.clock import format_timestamp_ns, parse_timestamp_ns
+from tracewatch.core.memo import remember
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import Snapshot
 from tracewatch.kube.decoding import DecodeError, WatchEnvelope, WatchLine, decoder_for
@@ -154,11 +155,9 @@ def _remember(line: bytes, matched: re.Match[bytes], head: _Head, observed_at: i
         return
     prefix = line[:_SECOND_END]
     if prefix not in _seconds:
-        if len(_seconds) >= _MAX_SECONDS:
-            _seconds.clear()
         # Whichever way `_recorded_ns` read this time, its fraction only adds the digits:
         # every line with this prefix has this second.
-        _seconds[prefix] = observed_at - int(fraction)
+        remember(_seconds, prefix, observed_at - int(fraction), _MAX_SECONDS)
     key = line[_HEAD_START:_HEAD_KEY_END]
     rest = line[_HEAD_KEY_END:matched.end(2)]
     known = _recorded_heads.get(key)

@@ -11,24 +11,15 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime
-from typing import Any
 
 from msgspec import Struct
 
+from tracewatch.core.memo import remember
 from tracewatch.core.snapshots import Event
 from tracewatch.core.spans import TimeSource
 
 SECOND_NS = 1_000_000_000
 _MEMO_LIMIT = 4096
-
-
-def _remember(memo: dict[str, Any], key: str, value: Any) -> Any:
-    """`memo[key] = value`, returned; a full memo is cleared first (keys come from the
-    timestamps seen: a flood of novel ones just resets it)."""
-    if len(memo) >= _MEMO_LIMIT:
-        memo.clear()
-    memo[key] = value
-    return value
 
 
 # Epoch seconds of each "YYYY-MM-DDTHH:MM" seen (None: not a date). Timestamps of one
@@ -50,7 +41,7 @@ def _minute_seconds(prefix: str) -> int | None:
         )
     except ValueError:
         secs = None
-    return _remember(_MINUTES, prefix, secs)
+    return remember(_MINUTES, prefix, secs, _MEMO_LIMIT)
 
 
 # Epoch seconds of each "YYYY-MM-DDTHH:MM:SS" seen: the objects of one busy second carry the
@@ -78,9 +69,9 @@ def parse_timestamp_ns(value: str | None) -> int | None:
             secs = _head_seconds(head)
             if secs is None:
                 return None
-            _remember(_SECONDS, head, secs)
+            remember(_SECONDS, head, secs, _MEMO_LIMIT)
         if len(value) == 20:
-            return _remember(_WHOLE_SECONDS, value, secs * SECOND_NS)
+            return remember(_WHOLE_SECONDS, value, secs * SECOND_NS, _MEMO_LIMIT)
         frac = value[20:-1]
         if value[19] != "." or not frac.isdigit():
             return None

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from tracewatch.core.memo import remember
 from tracewatch.core.spans import Attributes, AttributeValue
 
 _INT64_MIN = -(1 << 63)
@@ -117,9 +118,7 @@ def keyvalue(pair: tuple[str, AttributeValue]) -> bytes:
     value_field = length_delimited(b"\x12", any_value)
     key = _KEY_FIELDS.get(name)
     if key is None:
-        if len(_KEY_FIELDS) >= _CACHE_LIMIT:
-            _KEY_FIELDS.clear()
-        key = _KEY_FIELDS[name] = string_field(b"\x0a", name)
+        key = remember(_KEY_FIELDS, name, string_field(b"\x0a", name), _CACHE_LIMIT)
     return varint(len(key) + len(value_field)) + key + value_field
 
 
@@ -142,15 +141,10 @@ class KeyValueFields(dict[object, bytes]):
     def __missing__(self, pair: tuple[str, AttributeValue]) -> bytes:
         key = _cache_key(pair)
         if key is pair:
-            if len(self) >= _CACHE_LIMIT:
-                self.clear()
-            encoded = self[pair] = self._tag + keyvalue(pair)
-            return encoded
+            return remember(self, pair, self._tag + keyvalue(pair), _CACHE_LIMIT)
         encoded = self._typed.get(key)
         if encoded is None:
-            if len(self._typed) >= _CACHE_LIMIT:
-                self._typed.clear()
-            encoded = self._typed[key] = self._tag + keyvalue(pair)
+            encoded = remember(self._typed, key, self._tag + keyvalue(pair), _CACHE_LIMIT)
         return encoded
 
 
@@ -209,10 +203,7 @@ def json_keyvalue(pair: tuple[str, AttributeValue]) -> dict[str, object]:
     if cached is not None:
         return cached
     encoded: dict[str, object] = {"key": pair[0], "value": _json_any(pair[1])}
-    if len(_JSON_KV_CACHE) >= _CACHE_LIMIT:
-        _JSON_KV_CACHE.clear()
-    _JSON_KV_CACHE[key] = encoded
-    return encoded
+    return remember(_JSON_KV_CACHE, key, encoded, _CACHE_LIMIT)
 
 
 def json_attributes(attributes: Attributes) -> list[dict[str, object]]:

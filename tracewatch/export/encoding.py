@@ -22,6 +22,7 @@ import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tracewatch import __version__
+from tracewatch.core.memo import remember
 from tracewatch.core.spans import Attributes, SpanEvent, SpanLink, SpanRecord, StatusCode
 from tracewatch.export._wire import (
     FIXED64,
@@ -55,15 +56,14 @@ _KIND_AND_TIMES = struct.Struct("<BBBQBQ")
 # usual lengths ("s" would pad or cut any other length).
 _IDS = struct.Struct("<2s16s2s8s2s8s")
 _NAME_CACHE: dict[str, bytes] = {}
+_NAME_LIMIT = 4096
 _SPAN_ATTRIBUTE = keyvalue_fields(b"\x4a").__getitem__  # Span.attributes (9)
 
 
 def _name_field(name: str) -> bytes:
     cached = _NAME_CACHE.get(name)
     if cached is None:
-        if len(_NAME_CACHE) >= 4096:
-            _NAME_CACHE.clear()
-        cached = _NAME_CACHE[name] = string_field(b"\x2a", name)
+        cached = remember(_NAME_CACHE, name, string_field(b"\x2a", name), _NAME_LIMIT)
     return cached
 
 
@@ -96,7 +96,7 @@ def _status_field(code: StatusCode, message: str) -> bytes:
 def _span_body(span: SpanRecord) -> bytes:
     """One Span message, without the ScopeSpans.spans tag and length that wrap it."""
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
-    name = _NAME_CACHE.get(span.name) or _name_field(span.name)
+    name = _name_field(span.name)
     kind_and_times = _KIND_AND_TIMES.pack(
         0x30, SPAN_KIND_INTERNAL, 0x39, span.start_ns, 0x41, span.end_ns
     )

@@ -42,6 +42,7 @@ from tracewatch.core.kinds.base import Ledger, open_lifecycle
 from tracewatch.core.kinds.pod_spans import build_delete, build_restart, build_startup
 from tracewatch.core.kinds.pod_state import ContainerTrack, DeleteTrack, PodTrack, RestartTrack
 from tracewatch.core.lifecycle import Lifecycle
+from tracewatch.core.memo import remember
 from tracewatch.core.observations import GONE, Change, Observation
 from tracewatch.core.snapshots import ContainerStatus, Event, Pod
 from tracewatch.core.spans import Outcome, SpanEvent, TimeSource
@@ -333,8 +334,7 @@ def _apply_startup(lc: Lifecycle, pod: Pod, at_ns: int) -> None:
             for container_status in statuses:
                 waiting = container_status.state.waiting
                 if waiting is not None and waiting.reason in FAILED_WAITING_REASONS:
-                    # The failure is as old as the last attempt's end, when the server recorded
-                    # one.
+                    # The failure is as old as the last attempt's end, when the server had one.
                     last = container_status.last_state.terminated
                     when = (
                         server_instant(last.finished_at, observed_at_ns=at_ns, previous_ns=previous)
@@ -449,10 +449,7 @@ def _container_name(field_path: str) -> str:
         return name
     open_ = field_path.find("{")
     name = field_path[open_ + 1 : -1] if open_ >= 0 and field_path.endswith("}") else ""
-    if len(_CONTAINER_NAMES) >= _MAX_CONTAINER_NAMES:
-        _CONTAINER_NAMES.clear()  # a flood of novel paths just resets it
-    _CONTAINER_NAMES[field_path] = name
-    return name
+    return remember(_CONTAINER_NAMES, field_path, name, _MAX_CONTAINER_NAMES)
 
 
 __all__ = ["FAILED_WAITING_REASONS", "PodTracker"]
