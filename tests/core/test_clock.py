@@ -95,9 +95,13 @@ def test_fuse_never_earlier_than_the_previous_observation() -> None:
     assert got.earliest == T + 300
 
 
-def _legacy_event(name: str, *, first_ns: int | None, count: int = 1) -> Event:
+def _legacy_event(
+    name: str, *, first_ns: int | None, count: int = 1, event_time: str | None = None
+) -> Event:
     first = None if first_ns is None else format_timestamp_ns(first_ns)[:19] + "Z"
-    return Event(metadata=ObjectMeta(name=name), first_timestamp=first, count=count)
+    return Event(
+        metadata=ObjectMeta(name=name), first_timestamp=first, count=count, event_time=event_time
+    )
 
 
 def test_legacy_event_name_clock() -> None:
@@ -157,23 +161,13 @@ def test_event_without_times_has_no_instant() -> None:
 
 def test_event_time_wins_over_the_name_clock() -> None:
     """An eventTime (microseconds) is used before the legacy name's clock and firstTimestamp."""
-    event = Event(
-        metadata=ObjectMeta(name=f"web.{T + 5:x}"),
-        event_time="2019-06-25T04:55:12.123456Z",
-        first_timestamp=format_timestamp_ns(T)[:19] + "Z",
-        count=1,
-    )
+    event = _legacy_event(f"web.{T + 5:x}", first_ns=T, event_time="2019-06-25T04:55:12.123456Z")
     got = event_instant(event, observed_at_ns=T + 7 * SECOND_NS)
     assert got is not None and (got.ns, got.source) == (T + 123_456_000, TimeSource.EVENT_TIME)
 
 
 def test_bad_event_time_falls_back_to_the_name_clock() -> None:
     """An eventTime that does not parse is ignored, not fatal: the legacy clock still applies."""
-    event = Event(
-        metadata=ObjectMeta(name=f"web.{T + 5:x}"),
-        event_time="soon",
-        first_timestamp=format_timestamp_ns(T)[:19] + "Z",
-        count=1,
-    )
+    event = _legacy_event(f"web.{T + 5:x}", first_ns=T, event_time="soon")
     got = event_instant(event, observed_at_ns=T)
     assert got is not None and (got.ns, got.source) == (T + 5, TimeSource.EVENT_NAME)
