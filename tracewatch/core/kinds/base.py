@@ -36,8 +36,8 @@ class Ledger(Protocol):
         """The open (not yet emitted) lifecycle of `uid` with `key`, or its latest if None."""
 
     def open_lifecycles(self, uid: str) -> Mapping[str, Lifecycle]:
-        """The open lifecycles of `uid` by key (read only: a snapshot for this step's lookups,
-        not updated by `open`)."""
+        """The open lifecycles of `uid` by key, read only. Look up before opening: one opened
+        after the call may or may not show in it."""
 
     def was_emitted(self, uid: str, key: str) -> bool:
         """True if this lifecycle was emitted already (this run or, via the state file, before)."""
