@@ -80,12 +80,24 @@ class Stopwatch:
 def script_main(
     name: str, run: Callable[[bool], dict[str, Any]], argv: list[str] | None = None
 ) -> int:
-    """The CLI every benchmark script shares: `[--small] --json PATH`."""
+    """The CLI every benchmark script shares: `[--small] [--default-gc] --json PATH`.
+
+    The process runs as the `tracewatch` command's does, its garbage collector tuned
+    (`tracewatch.gctune`), unless --default-gc asks for CPython's defaults.
+    """
     parser = argparse.ArgumentParser(prog=f"bench/{name}.py")
     parser.add_argument("--small", action="store_true", help="a few seconds, for CI")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep CPython's collector settings (the tracewatch command tunes "
+                             "them: tracewatch/gctune.py)")
     parser.add_argument("--json", required=True, help="write the results here")
     args = parser.parse_args(argv)
+    if not args.default_gc:
+        from tracewatch.gctune import tune_gc
+
+        tune_gc()
     results = run(args.small)
+    results[f"{name}.gc"] = "default" if args.default_gc else "tuned"
     Path(args.json).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     return 0
 

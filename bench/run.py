@@ -1,6 +1,6 @@
 """Run the benchmarks, print one table, write every result as JSON.
 
-    python bench/run.py [--small] [--only NAME ...] --json PATH
+    python bench/run.py [--small] [--only NAME ...] [--default-gc] --json PATH
 
 Each benchmark runs in a subprocess of its own (`bench/<name>.py`), so RSS
 figures belong to one benchmark alone; throughput runs A, B and C side by side
@@ -52,7 +52,7 @@ TABLE = (
 _MB_KEYS = {"memory.peak_rss_bytes", "cold_start.peak_rss_bytes"}
 
 
-def run_one(name: str, *, small: bool) -> dict[str, Any]:
+def run_one(name: str, *, small: bool, default_gc: bool = False) -> dict[str, Any]:
     """Run bench/<name>.py in a fresh interpreter; its results, or an error record."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         path = Path(out.name)
@@ -60,6 +60,8 @@ def run_one(name: str, *, small: bool) -> dict[str, Any]:
         command = [sys.executable, str(BENCH / f"{name}.py"), "--json", str(path)]
         if small:
             command.append("--small")
+        if default_gc:
+            command.append("--default-gc")
         began = time.perf_counter()
         finished = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   text=True)
@@ -88,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="every benchmark in seconds (CI)")
     parser.add_argument("--only", action="append", choices=NAMES, metavar="NAME",
                         help=f"run only this benchmark (repeatable): {', '.join(NAMES)}")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="keep CPython's collector settings in every benchmark (by "
+                             "default they run tuned, as the tracewatch command does: "
+                             "tracewatch/gctune.py)")
     parser.add_argument("--json", required=True, metavar="PATH", help="write results here")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
@@ -95,10 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         "meta.python": platform.python_version(),
         "meta.cpus": os.cpu_count(),
         "meta.machine": platform.machine(),
+        "meta.gc": "default" if args.default_gc else "tuned",
     }
     for name in args.only or NAMES:
         print(f"running {name}{' (small)' if args.small else ''} ...", file=sys.stderr, flush=True)
-        results.update(run_one(name, small=args.small))
+        results.update(run_one(name, small=args.small, default_gc=args.default_gc))
     Path(args.json).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(table(results))
     return 0

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import common  # noqa: F401  (sets the import path)
 
+from tracewatch.gctune import tune_gc
 from tracewatch.sim import SimCluster, SimOptions
-from tracewatch.sim.gctune import tune_gc
 from tracewatch.sim.scenarios import run_scenario
 
 

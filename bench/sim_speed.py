@@ -34,8 +34,8 @@ from typing import Any
 
 import common  # noqa: F401  (sets the import path)
 
+from tracewatch.gctune import tune_gc
 from tracewatch.sim import SimCluster, SimOptions
-from tracewatch.sim.gctune import tune_gc
 from tracewatch.sim.scenarios import run_scenario
 
 NS = 1e9

@@ -47,6 +47,8 @@ def test_small_benchmarks_write_every_key(tmp_path: Path) -> None:
     assert results["lag.settle_delay_s"] <= results["lag.p50_s"] <= results["lag.p99_s"] < 30
     assert results["memory.known_objects"] > results["memory.pods"]
     assert results["cold_start.peak_rss_bytes"] > results["cold_start.rss_at_start_bytes"]
+    # Each ran as the tracewatch command's process does: its collector tuned (gctune).
+    assert results["meta.gc"] == results["throughput.gc"] == results["cold_start.gc"] == "tuned"
     assert "A parse only" in finished.stdout and "B/A" in finished.stdout
 
 

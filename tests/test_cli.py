@@ -73,3 +73,24 @@ def test_no_command_prints_help_and_exit_2() -> None:
     result = _tracewatch()
     assert result.returncode == 2
     assert "COMMAND" in result.stderr
+
+
+def test_the_command_tunes_the_collector_and_main_does_not() -> None:
+    """The `tracewatch` command's process collects young objects less often and freezes its
+    start-up heap (gctune); `main`, which tests and embedders call, leaves the host's alone."""
+    probe = (
+        "import gc, sys\n"
+        "from tracewatch import cli\n"
+        "default = gc.get_threshold()[0]\n"
+        "assert cli.main([]) == 2 and gc.get_threshold()[0] == default\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "sys.argv = ['tracewatch']\n"
+        "code = cli.entry()\n"
+        "print(default, gc.get_threshold()[0], gc.get_freeze_count() > 0, code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    from tracewatch.gctune import YOUNG_THRESHOLD
+
+    assert result.stdout.split() == ["700", str(YOUNG_THRESHOLD), "True", "2"]

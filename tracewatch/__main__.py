@@ -1,5 +1,5 @@
-"""`python -m tracewatch` runs the command-line interface."""
+"""`python -m tracewatch` runs the command-line interface, as the `tracewatch` command does."""
 
-from tracewatch.cli import main
+from tracewatch.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from tracewatch import __version__
 from tracewatch.config import FIELDS, ConfigError, Settings, load, parse_duration
+from tracewatch.gctune import tune_gc
 from tracewatch.ops import logs
 
 EXIT_USAGE = 2
@@ -195,7 +196,15 @@ def _add_capture_commands(commands: Any) -> None:
     _add_settings_flags(replay, skip=(*_WATCH_ONLY, "ops_address"))
 
 
+def entry() -> int:
+    """The `tracewatch` command (console script and `python -m tracewatch`): `main` in a
+    process that runs nothing else, so the garbage collector is tuned for it (`gctune`)."""
+    tune_gc()
+    return main()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` (default: sys.argv) and run the command; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from tracewatch.gctune import tune_gc
 from tracewatch.sim.cluster import SimCluster
-from tracewatch.sim.gctune import tune_gc
 from tracewatch.sim.options import SimOptions
 
 Scenario = Callable[[SimCluster], Awaitable[Any]]
