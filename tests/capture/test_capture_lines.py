@@ -19,8 +19,7 @@ from tracewatch.capture.recording import CaptureWriter
 from tracewatch.core.observations import Change, Observation
 from tracewatch.kube.decoding import decoder_for
 
-from ..kube.test_managed_fields_cut import server_layout
-from ..realdata import ABSENT, REALDATA
+from ..realdata import ABSENT, REALDATA, server_layout
 
 POD = {
     "kind": "Pod",

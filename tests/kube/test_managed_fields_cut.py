@@ -16,40 +16,10 @@ from hypothesis import strategies as st
 from tracewatch.kube import decoding
 from tracewatch.kube.decoding import SNAPSHOT_TYPES, decoder_for
 
-from ..realdata import ABSENT, REALDATA
+from ..realdata import ABSENT, REALDATA, server_layout
 
 REAL_FILES = sorted(REALDATA.glob("*/*.json")) if REALDATA.is_dir() else []
 RESOURCES = {"pod": "pods", "job": "jobs"}
-
-# ObjectMeta's fields in Go struct order, as the API server writes them.
-_META_ORDER = ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion",
-               "generation", "creationTimestamp", "deletionTimestamp",
-               "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences",
-               "finalizers", "managedFields")
-
-
-def _fields_v1(value: Any) -> dict[str, Any]:
-    """A FieldsV1 set for a value, as managedFields hold them (objects only)."""
-    if not isinstance(value, dict):
-        return {}
-    return {f"f:{key}": _fields_v1(item) for key, item in value.items()}
-
-
-def server_layout(obj: dict[str, Any]) -> dict[str, Any]:
-    """`obj` laid out as the API server writes it, with two managedFields entries (the
-    recorded objects predate them or were stripped of them)."""
-    meta = {key: obj["metadata"][key] for key in _META_ORDER if key in obj["metadata"]}
-    meta["managedFields"] = [
-        {"manager": "kubectl", "operation": "Update", "apiVersion": obj["apiVersion"],
-         "time": meta.get("creationTimestamp"), "fieldsType": "FieldsV1",
-         "fieldsV1": _fields_v1({"spec": obj.get("spec", {})})},
-        {"manager": "kubelet", "operation": "Update", "apiVersion": obj["apiVersion"],
-         "time": meta.get("creationTimestamp"), "fieldsType": "FieldsV1",
-         "fieldsV1": _fields_v1({"status": obj.get("status", {})}), "subresource": "status"},
-    ]
-    head = {"kind": obj["kind"], "apiVersion": obj["apiVersion"], "metadata": meta}
-    return head | {key: value for key, value in obj.items() if key not in head}
-
 
 def watch_line(obj: object, *, option: int = 0) -> bytes:
     return orjson.dumps({"type": "MODIFIED", "object": obj}, option=option)
