@@ -6,7 +6,8 @@ holds a large long-lived heap (every tracked object's state, the informers' cach
 simulator: its resource tables and every object's bytes). With CPython's default
 thresholds a young collection runs every 700 net allocations and, every so often, a full
 one over the whole heap: measured on the throughput benchmark's replay, about 5% of the
-pipeline's time per line, growing with the number of objects held (bench/README.md).
+pipeline's time per line, growing with the number of objects held (bench/README.md); in
+the simulator, a fifth of its CPU at hundreds of pod startups per second.
 Freezing what start-up allocated and collecting the young generation less often keeps
 the collector's share small; reference counting still frees everything acyclic at once.
 
