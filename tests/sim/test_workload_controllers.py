@@ -129,9 +129,16 @@ async def test_replicaset_available_waits_for_min_ready_seconds(make_sim: MakeSi
     )
     uid = rs["metadata"]["uid"]
     ready = await sim.truth.wait_for(uid, "ready:1", timeout=5)
-    assert sim.get("replicasets", "slow")["status"].get("availableReplicas") is None
+    (pod,) = owned(sim, "pods", uid)
+    (became_ready,) = (
+        c["lastTransitionTime"] for c in pod["status"]["conditions"] if c["type"] == "Ready"
+    )
     available = await sim.truth.wait_for(uid, "available:1", timeout=5)
-    # Ready's lastTransitionTime is second-truncated, so availability may come < 1 s after Ready.
+    # Available once Ready's lastTransitionTime + minReadySeconds has passed. That stamp is
+    # second-truncated, so availability may come < 1 s after Ready (too soon to look for the
+    # status without it in between), never before the stamp + 1 s. Same-form RFC 3339
+    # strings order as their times; the stamp is a whole second, so truncating is exact.
+    assert rfc3339(available - NS_PER_S) >= became_ready
     assert available > ready
     assert sim.get("replicasets", "slow")["status"]["availableReplicas"] == 1
 
