@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import msgspec
+
 from tracewatch.core.engine import Engine, EngineOptions
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import Deployment, ReplicaSet
@@ -578,3 +580,24 @@ def test_steady_replicaset_found_at_start_up_is_history() -> None:
     spans = _run([workload_obs(now, steady, Change.ADDED)], engine=engine)
     assert spans == []
     assert engine.counters["lifecycles.skipped_history"] == 1
+
+
+def test_new_generation_without_a_valid_creation_time_is_counted_not_fatal() -> None:
+    """A malformed object (no parsable creationTimestamp) of a new generation is counted
+    invalid; it neither ends the open rollout with no time nor stops the engine, and the
+    next good observation supersedes the old generation as usual."""
+    engine = Engine(options=EngineOptions(settle_delay_ns=500 * MS))
+    change_ns = T0 + 5_000 * MS
+    engine.observe(workload_obs(T0 + 5 * MS, deployment(), Change.ADDED))
+    good = deployment(generation=2, observed=1, spec_written_ns=change_ns)
+    broken = msgspec.structs.replace(
+        good, metadata=msgspec.structs.replace(good.metadata, creation_timestamp="yesterday")
+    )
+    assert engine.observe(workload_obs(change_ns + 2 * MS, broken)) == []
+    assert engine.counters["observations.invalid"] == 1
+    gen1 = engine.current(DEP, "gen-1")
+    assert gen1 is not None and gen1.end is None
+    spans = _run([workload_obs(change_ns + 3 * MS, good)], engine=engine)
+    old, new = sorted(_named(spans, "k8s.RolloutDeployment"), key=lambda s: s.start_ns)
+    assert old.attribute("tracewatch.outcome") == "superseded"
+    assert old.end_ns == new.start_ns == change_ns + 3 * MS

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import Literal
 
 from tracewatch.core.lifecycle import Placement
 
@@ -61,7 +62,9 @@ def parse_opencensus_binary(text: str) -> tuple[bytes, bytes] | None:
     return trace, span
 
 
-def context_from_annotations(annotations: dict[str, str] | None) -> Placement | bool | None:
+def context_from_annotations(
+    annotations: dict[str, str] | None,
+) -> Placement | Literal[False] | None:
     """The caller's context from an object's annotations.
 
     Returns a Placement-shaped parent (span_id unset: b""), None when no

@@ -219,6 +219,9 @@ class WorkloadTracker:
                 seen_ns = previous.state.last_observed_ns
                 if previous.end is None:
                     new_start = self._start(meta, at_ns, seen_ns)
+                    if new_start is None:  # no creationTimestamp to time it by: not an object
+                        ledger.counters["observations.invalid"] += 1
+                        return
                     previous.finish(new_start, Outcome.SUPERSEDED, reason="NewGeneration")
                     ledger.ended(previous)
                 else:
