@@ -106,6 +106,7 @@ class Engine:
         self._seq = 0
         self._open_count = 0
         self._due_ns = _NEVER
+        self._placing: set[int] = set()  # ids of the lifecycles `_place` is placing now
 
     @property
     def tracked(self) -> int:
@@ -300,9 +301,11 @@ class Engine:
         if open_:
             # A tracker folds an Event into lifecycle state only (it gets no ledger), so
             # the open lifecycles cannot change under this loop: no copy of them is needed.
-            at_ns = obs.observed_at_ns
+            # Any client writes Events: one naming another kind's uid is not for this tracker.
+            at_ns, kind = obs.observed_at_ns, ref.kind
             for lc in open_.values():
-                tracker.event(lc, event, at_ns)
+                if lc.kind == kind:
+                    tracker.event(lc, event, at_ns)
             return
         if uid in self._gone or uid in self._emitted:
             self.counters["events.late"] += 1
@@ -316,6 +319,8 @@ class Engine:
             lc.owner_uid = next(
                 (u for n in names if (u := self._names.get((kind, lc.namespace, n)))), ""
             )
+        if not lc.owner_uid or lc.owner_uid == lc.uid:
+            return None, None  # no owner (an object owning itself is none either)
         # Compare what the data allows, not the estimates: an owner whose start may lie
         # before the child's contains it (fused receipts and 1 s timestamps are late).
         # Where estimates agree they decide; bounds only widen the net when they do not.
@@ -340,17 +345,22 @@ class Engine:
             trace, parent = lc.context.trace_id, lc.context.parent_span_id
         else:
             parent = b""
+            # Owner references can form a cycle (damaged or hand-edited objects): an owner
+            # already being placed further up this chain is not one to nest in or link to.
+            placing = self._placing
+            placing.add(id(lc))
             owner, latest = self._owner_lifecycle(lc)
-            if owner is not None and self._can_nest(lc, owner):
+            if owner is not None and id(owner) not in placing and self._can_nest(lc, owner):
                 outer = self._place(owner)
                 trace, parent = outer.trace_id, outer.span_id
             else:
                 trace = ids.trace_id(uid=lc.uid, lifecycle=lc.key)
-                if latest is not None:
+                if latest is not None and id(latest) not in placing:
                     outer = self._place(latest)
                     links += (
                         SpanLink(outer.trace_id, outer.span_id, (("tracewatch.link", "owner"),)),
                     )
+            placing.discard(id(lc))
         span = ids.span_id(name=name, discriminator=f"{lc.uid}/{lc.key}/")
         lc.placement = Placement(trace_id=trace, parent_span_id=parent, span_id=span, links=links)
         return lc.placement
