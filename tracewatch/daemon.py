@@ -216,7 +216,15 @@ class Pipeline:
 
     async def _fold(self, observation: Observation) -> None:
         self._observed[(observation.resource, observation.change.value)] += 1
-        await self._publish(self.engine.observe(observation))
+        try:
+            spans = self.engine.observe(observation)
+        except Exception:
+            meta = observation.obj.metadata
+            self._engine_failed("observations.failed", resource=observation.resource,
+                                change=observation.change.value, namespace=meta.namespace,
+                                name=meta.name, uid=meta.uid)
+            return
+        await self._publish(spans)
 
     async def _tick(self) -> None:
         while True:
@@ -225,7 +233,22 @@ class Pipeline:
                 self._hand_over()
             elif self.gate is not None:
                 self._standby_keep([])  # let what is older than the window go
-            await self._publish(self.engine.advance(self.options.clock_ns()))
+            try:
+                spans = self.engine.advance(self.options.clock_ns())
+            except Exception:
+                self._engine_failed("advances.failed")
+                continue
+            await self._publish(spans)
+
+    def _engine_failed(self, counter: str, **context: str) -> None:
+        """A fault in the engine must not stop tracing: what raised is skipped and counted
+        (tracewatch_engine_counts), and logged with its traceback whenever the count reaches
+        a power of two, so a fault hit on every observation cannot flood the log."""
+        counters = self.engine.counters
+        counters[counter] += 1
+        n = counters[counter]
+        if n & (n - 1) == 0:
+            log.exception("engine.failed", counter=counter, failures=n, **context)
 
     def _standby_keep(self, spans: list[SpanRecord]) -> None:
         """A standby keeps what it emitted for one takeover window, dropping what is older.

@@ -207,3 +207,43 @@ async def test_recorded_mixed_scenario_replays_to_the_full_tree(tmp_path: Path) 
         if parent is not None:
             assert parent.start_ns <= span.start_ns <= span.end_ns <= parent.end_ns
     assert summary.bad_lines == 0
+
+
+async def test_a_fault_in_the_engine_skips_its_line_not_the_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An engine that raises on one observation costs that line (named, counted), not the
+    rest of the capture."""
+    from tracewatch.capture import replay
+
+    line = (
+        b'{"observedAt":"2024-05-01T10:00:00.000000001Z","type":"ADDED","object":'
+        b'{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a","namespace":"d",'
+        b'"uid":"u1","resourceVersion":"5","creationTimestamp":"2024-05-01T10:00:00Z"}}}\n'
+    )
+    capture = tmp_path / "capture.jsonl"
+    capture.write_bytes(line + line.replace(b'"u1"', b'"u2"'))
+    seen: list[str] = []
+
+    def faulty_engine(settings: Settings) -> object:
+        engine = engine_for(settings)
+        observe = engine.observe
+
+        def flaky(observation: Observation) -> list[SpanRecord]:
+            seen.append(observation.obj.metadata.uid)
+            if observation.obj.metadata.uid == "u1":
+                raise KeyError("fault for the test")
+            return observe(observation)
+
+        engine.observe = flaky  # type: ignore[method-assign]
+        return engine
+
+    monkeypatch.setattr(replay, "engine_for", faulty_engine)
+    warnings: list[str] = []
+    summary = await replay_capture(path=capture, settings=_settings(), exporter=InMemoryExporter(),
+                                   warn=warnings.append)
+    assert seen == ["u1", "u2"]
+    assert summary.failed == 1 and summary.observations == 2
+    assert len(warnings) == 1 and f"{capture}:1: skipped" in warnings[0]
+    assert "KeyError" in warnings[0] and "fault for the test" in warnings[0]
+    assert "1 line(s) the engine failed on skipped" in summary.describe()

@@ -159,3 +159,22 @@ def test_registries_are_separate_per_pipeline() -> None:
     first, second = Metrics(), Metrics()
     first.observe_emitted(pod_startup(), kept_trace_ids=set(), sampled_out=0)
     assert samples(second)[("tracewatch_spans_emitted_total", ())] == 0
+
+
+def test_engine_counts_are_read_at_scrape_time() -> None:
+    """What the engine counts (invalid objects, faults, late Events, ...) is scraped as is."""
+    from collections import Counter
+
+    class Engine:
+        tracked = 4
+        counters = Counter({"observations.invalid": 2, "events.late": 7})
+
+    metrics = Metrics()
+    metrics.state.engine = Engine()
+    got = samples(metrics)
+    assert got[("tracewatch_engine_counts_total", (("counter", "observations.invalid"),))] == 2
+    assert got[("tracewatch_engine_counts_total", (("counter", "events.late"),))] == 7
+    assert got[("tracewatch_lifecycles_in_progress", ())] == 4
+    Engine.counters["observations.invalid"] += 1
+    assert samples(metrics)[
+        ("tracewatch_engine_counts_total", (("counter", "observations.invalid"),))] == 3

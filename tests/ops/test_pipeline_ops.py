@@ -165,3 +165,32 @@ async def test_readyz_is_false_while_the_token_is_refused(tmp_path: Path) -> Non
             assert response.status == 503
         assert any(i["auth_failing"] for i in body["informers_not_ready"])
         assert "not-the-token" not in str(body)
+
+
+async def test_a_fault_in_the_engine_skips_one_observation_not_the_pipeline(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """If the engine raises on an observation, that one is skipped, counted and logged with
+    its traceback; the pipeline goes on tracing the other pods."""
+    async with running(tmp_path) as run:
+        observe = run.pipeline.engine.observe
+        failed: list[str] = []
+
+        def flaky(observation: Any) -> Any:
+            meta = observation.obj.metadata
+            if observation.resource == "pods" and meta.name == "p0" and not failed:
+                failed.append(meta.uid)
+                raise RuntimeError("engine fault for the test")
+            return observe(observation)
+
+        run.pipeline.engine.observe = flaky  # type: ignore[method-assign]
+        await start_pods(run, 3)  # waits for three traces: p0's later observations still count
+        got = values(await scrape(run))
+        assert got[("tracewatch_engine_counts_total",
+                    frozenset({("counter", "observations.failed")}))] == 1
+        assert got[("tracewatch_lifecycles_total",
+                    frozenset({("kind", "k8s.CreatePod"), ("outcome", "completed")}))] == 3
+    logged = capsys.readouterr()
+    text = logged.out + logged.err
+    assert "engine.failed" in text and "engine fault for the test" in text
+    assert failed[0] in text  # which object, by uid; never its payload

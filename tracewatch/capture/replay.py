@@ -43,6 +43,8 @@ class ReplaySummary:
     lines: int = 0
     observations: int = 0
     bad_lines: int = 0
+    failed: int = 0
+    """Observations the engine raised on (a fault of ours, not the capture's): skipped."""
     skipped_kinds: Counter[str] = field(default_factory=Counter)
     spans: int = 0
     traces: int = 0
@@ -57,6 +59,8 @@ class ReplaySummary:
             text += f", {self.sampled_out} sampled out"
         if self.bad_lines:
             text += f", {self.bad_lines} bad line(s) skipped"
+        if self.failed:
+            text += f", {self.failed} line(s) the engine failed on skipped"
         if self.skipped_kinds:
             kinds = ", ".join(f"{k} x{n}" for k, n in sorted(self.skipped_kinds.items()))
             text += f", unwatched kinds skipped ({kinds})"
@@ -141,7 +145,14 @@ async def replay_capture(
                 continue
             summary.observations += 1
             last_ns = max(last_ns, parsed.observation.observed_at_ns)
-            await publish(engine.observe(parsed.observation))
+            try:
+                spans = engine.observe(parsed.observation)
+            except Exception as exc:  # one fault of the engine must not lose the whole replay
+                summary.failed += 1
+                warn(f"{name}:{number}: skipped: the engine failed on it "
+                     f"({type(exc).__name__}: {exc}); please report this with the line")
+                continue
+            await publish(spans)
         if bar is not None:
             bar.close()
     # The end of the capture: what ended settles, then everything ended is emitted,

@@ -61,6 +61,8 @@ class EngineView(Protocol):
     @property
     def tracked(self) -> int: ...
 
+    counters: Mapping[str, int]
+
 
 @dataclass(slots=True, kw_only=True)
 class PipelineState:
@@ -181,6 +183,14 @@ class _PipelineCollector(Collector):
             yield GaugeMetricFamily(
                 "tracewatch_lifecycles_in_progress",
                 "Lifecycles started and not yet emitted.", value=state.engine.tracked)
+            yield _by_label(
+                "tracewatch_engine_counts",
+                "What the engine counted, by name: observations.invalid (objects it could not "
+                "use, skipped), observations.failed and advances.failed (faults, skipped and "
+                "logged), events.late (Events for objects already traced), "
+                "trace_context.invalid (unparsable trace-context annotations), "
+                "lifecycles.<kind>.<outcome>, lifecycles.skipped_history, lifecycles.rehomed.",
+                "counter", state.engine.counters)
         if state.ready is not None:
             yield GaugeMetricFamily(
                 "tracewatch_ready", "1 when every informer has listed and none fails auth.",
