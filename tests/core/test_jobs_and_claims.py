@@ -100,13 +100,12 @@ def _ts(ns: int) -> str:
     return ts(ns)
 
 
-def test_claim_binding_with_provisioning_and_pod_link() -> None:
-    """CreatePersistentVolumeClaim -> BindClaim from provisioning start to Bound; the pod's
-    scheduling span links to that BindClaim span."""
+def claim_stream() -> list[Observation]:
+    """A claim provisioned and bound in 3.4 s, and a pod using it (created unbound)."""
     bound_ns = T0 + 3_400 * MS
     pod = PodStory(created_ns=T0 + 50 * MS, uid="db-0", name="db-0")
     pod.obj["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
-    stream = [
+    return [
         workload_obs(T0 + 5 * MS, _claim("data", "pvc-1"), Change.ADDED),
         obs(T0 + 300 * MS, _claim_event("pvc-1", "Provisioning", T0 + 290 * MS)),
         workload_obs(bound_ns + 4 * MS, _claim("data", "pvc-1", phase="Bound", bound_ns=bound_ns)),
@@ -115,7 +114,12 @@ def test_claim_binding_with_provisioning_and_pod_link() -> None:
         obs(T0 + 4_000 * MS, pod.started("app", T0 + 4_000 * MS)),
         obs(T0 + 4_200 * MS, pod.condition("Ready", T0 + 4_200 * MS)),
     ]
-    spans = _run(stream, until_ns=T0 + HOUR)
+
+
+def test_claim_binding_with_provisioning_and_pod_link() -> None:
+    """CreatePersistentVolumeClaim -> BindClaim from provisioning start to Bound; the pod's
+    scheduling span links to that BindClaim span."""
+    spans = _run(claim_stream(), until_ns=T0 + HOUR)
     by = {s.name: s for s in spans}
     claim, bind = by["k8s.CreatePersistentVolumeClaim"], by["persistentvolume.BindClaim"]
     assert bind.parent_span_id == claim.span_id
@@ -128,8 +132,8 @@ def test_claim_binding_with_provisioning_and_pod_link() -> None:
     ]
 
 
-def test_statefulset_claims_nest_in_its_rollout() -> None:
-    """Claims from volumeClaimTemplates (<template>-<set>-<ordinal>) sit in the set's rollout."""
+def statefulset_stream() -> list[Observation]:
+    """A one-replica StatefulSet whose volumeClaimTemplate's claim binds before it is ready."""
     sts = {
         "metadata": meta("web", "sts-1", created_ns=T0),
         "spec": {"replicas": 1, "volumeClaimTemplates": [{"metadata": {"name": "data"}}]},
@@ -153,7 +157,12 @@ def test_statefulset_claims_nest_in_its_rollout() -> None:
         ),
         workload_obs(T0 + 5_000 * MS, snapshot(StatefulSet, ready)),
     ]
-    spans = _run(stream, until_ns=T0 + HOUR)
+    return stream
+
+
+def test_statefulset_claims_nest_in_its_rollout() -> None:
+    """Claims from volumeClaimTemplates (<template>-<set>-<ordinal>) sit in the set's rollout."""
+    spans = _run(statefulset_stream(), until_ns=T0 + HOUR)
     by = {s.name: s for s in spans}
     rollout = by["k8s.RolloutStatefulSet"]
     assert rollout.attribute("tracewatch.outcome") == "completed"

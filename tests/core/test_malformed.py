@@ -3,26 +3,32 @@
 The API server validates what it stores, but a capture can be edited, a proxy can
 mangle, and fields the server leaves free (annotations, Event times written by any
 client) hold anything. Each example damages a few fields of a realistic stream (a pod
-startup with its Events, a rollout with its ReplicaSet and pods, a graceful deletion):
-a timestamp made garbage or absurd, a number changed, a key dropped. The engine must
-not raise, and what it emits must keep the span invariants. (Objects' own uids are left
-alone; see `damaged_streams`.)
+startup with its Events, a rollout with its ReplicaSet and pods, a graceful deletion, a
+claim bound for a pod, a StatefulSet with its claim; and, where present, the objects
+recorded on real clusters): a timestamp made garbage or absurd, a number changed, a key
+dropped. The engine must not raise, and what it emits must keep the span invariants.
+(Objects' own uids are left alone; see `damaged_streams`.)
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tracewatch.core.clock import SECOND_NS, parse_timestamp_ns
 from tracewatch.core.engine import Engine, EngineOptions
 from tracewatch.core.observations import Change, Observation
-from tracewatch.core.snapshots import Deployment
+from tracewatch.core.snapshots import Deployment, Job, Pod
 from tracewatch.core.spans import SpanRecord
 
+from ..realdata import ABSENT, REALDATA
 from .builders import MS, T0, PodStory, kubelet_event, meta, obs, ts, workload_obs
+from .test_jobs_and_claims import claim_stream, statefulset_stream
 from .test_properties import _streams, check_invariants
 from .test_workloads import _graceful_delete, _ts, rollout_stream
 
@@ -69,7 +75,8 @@ def _deletion_stream() -> list[Observation]:
 def _stream() -> list[Observation]:
     pods, events = _streams()
     deps, rss, rollout_pods = rollout_stream()
-    merged = [*pods, *events, *deps, *rss, *rollout_pods, *_deletion_stream()]
+    merged = [*pods, *events, *deps, *rss, *rollout_pods, *_deletion_stream(), *claim_stream(),
+              *statefulset_stream()]
     return sorted(merged, key=lambda o: o.observed_at_ns)
 
 
@@ -98,10 +105,27 @@ def _replace(value: Any, path: tuple[Any, ...], new: Any) -> None:
 _DROP = object()
 
 
+def _real_stream() -> list[Observation]:
+    """Every recorded object's successive versions (pods: restarts, crash loops, terminations;
+    Jobs), each version received a second after the one before."""
+    out: list[Observation] = []
+    for path in sorted(REALDATA.glob("*/*.json")):
+        kind = {"pod": (Pod, "pods"), "job": (Job, "jobs")}[path.parent.name]
+        for i, version in enumerate(json.loads(path.read_text())):
+            obj = msgspec.convert(version, kind[0], strict=False)
+            change = Change.ADDED if i == 0 else Change.MODIFIED
+            created = parse_timestamp_ns(obj.metadata.creation_timestamp) or T0
+            out.append(Observation(created + (i + 1) * SECOND_NS, change, kind[1], obj))
+    return sorted(out, key=lambda o: o.observed_at_ns)
+
+
+REAL_STREAM = _real_stream() if REALDATA.is_dir() else []
+
+
 @st.composite
-def damaged_streams(draw: st.DrawFn) -> list[Observation]:
-    """STREAM with one to four observations damaged in one field each."""
-    out = list(STREAM)
+def damaged_streams(draw: st.DrawFn, stream: list[Observation] = STREAM) -> list[Observation]:
+    """`stream` with one to four observations damaged in one field each."""
+    out = list(stream)
     for _ in range(draw(st.integers(1, 4))):
         i = draw(st.integers(0, len(out) - 1))
         original = out[i]
@@ -140,10 +164,11 @@ def _run(observations: list[Observation]) -> tuple[list[SpanRecord], Engine]:
 
 
 def test_the_undamaged_stream_traces_every_lifecycle() -> None:
-    """The baseline the damage is applied to: pod startups, the rollout, the deletion."""
+    """The baseline the damage is applied to: every lifecycle in it is traced."""
     spans, engine = _run(STREAM)
     names = {s.name for s in spans}
-    assert {"k8s.CreatePod", "k8s.RolloutDeployment", "k8s.DeletePod"} <= names
+    assert {"k8s.CreatePod", "k8s.RolloutDeployment", "k8s.DeletePod", "persistentvolume.BindClaim",
+            "k8s.RolloutStatefulSet"} <= names
     assert not engine.counters["observations.invalid"]
 
 
@@ -209,3 +234,12 @@ def test_an_event_naming_another_kinds_uid_is_not_folded_into_it() -> None:
                            key=lambda o: o.observed_at_ns))
     [rollout] = [s for s in spans if s.name == "k8s.RolloutDeployment"]
     assert rollout.events == ()
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason=ABSENT)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged_streams(REAL_STREAM))
+def test_damaged_real_objects_never_stop_the_engine(observations: list[Observation]) -> None:
+    """The same damage on objects recorded on real clusters (restarts, crash loops, Jobs)."""
+    spans, _ = _run(observations)
+    check_invariants(spans)
