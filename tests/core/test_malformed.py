@@ -27,10 +27,10 @@ from tracewatch.core.snapshots import Deployment, Job, Pod
 from tracewatch.core.spans import SpanRecord
 
 from ..realdata import ABSENT, REALDATA
-from .builders import MS, T0, PodStory, kubelet_event, meta, obs, ts, workload_obs
+from .builders import MS, T0, kubelet_event, meta, obs, ts, workload_obs
 from .test_jobs_and_claims import claim_stream, statefulset_stream
 from .test_properties import _streams, check_invariants
-from .test_workloads import _graceful_delete, _ts, rollout_stream
+from .test_workloads import deletion_stream, rollout_stream
 
 _GARBAGE_TIMES = (
     "",
@@ -45,37 +45,10 @@ _GARBAGE_TIMES = (
 )
 
 
-def _deletion_stream() -> list[Observation]:
-    story = PodStory(created_ns=T0, uid="victim", name="victim")
-    requested = T0 + 10_000 * MS
-    stream = [
-        obs(T0 + 5 * MS, story.snapshot(), Change.ADDED),
-        obs(T0 + 100 * MS, story.schedule(T0 + 100 * MS)),
-        obs(T0 + 500 * MS, story.started("app", T0 + 500 * MS)),
-        obs(T0 + 900 * MS, story.condition("Ready", T0 + 900 * MS)),
-    ]
-    _graceful_delete(story, requested_ns=requested)
-    stream.append(obs(requested + 4 * MS, story.snapshot()))
-    stream.append(
-        obs(
-            requested + 104 * MS,
-            kubelet_event(pod_name="victim", uid="victim", reason="Killing",
-                          at_ns=requested + 100 * MS),
-        )
-    )
-    story.obj["status"]["containerStatuses"] = [
-        {"name": "app", "restartCount": 0,
-         "state": {"terminated": {"exitCode": 0, "finishedAt": _ts(requested + 2_000 * MS)}}}
-    ]
-    stream.append(obs(requested + 2_010 * MS, story.snapshot()))
-    stream.append(obs(requested + 2_500 * MS, story.snapshot(), Change.DELETED))
-    return stream
-
-
 def _stream() -> list[Observation]:
     pods, events = _streams()
     deps, rss, rollout_pods = rollout_stream()
-    merged = [*pods, *events, *deps, *rss, *rollout_pods, *_deletion_stream(), *claim_stream(),
+    merged = [*pods, *events, *deps, *rss, *rollout_pods, *deletion_stream(), *claim_stream(),
               *statefulset_stream()]
     return sorted(merged, key=lambda o: o.observed_at_ns)
 

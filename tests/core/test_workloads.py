@@ -394,13 +394,15 @@ def _graceful_delete(story: PodStory, *, requested_ns: int, grace: int = 30) -> 
     return story.obj
 
 
-def test_pod_deletion_and_kill() -> None:
-    """DeletePod runs from the deletion request to the DELETED event; KillPod inside it
-    from the kubelet's Killing event to the containers' termination."""
+DELETION_REQUESTED_NS = T0 + 10_000 * MS
+
+
+def deletion_stream() -> list[Observation]:
+    """A pod started, then deleted gracefully: request, Killing, terminated, DELETED."""
     from .builders import kubelet_event
 
     story = PodStory(created_ns=T0, uid="victim", name="victim")
-    requested = T0 + 10_000 * MS
+    requested = DELETION_REQUESTED_NS
     stream = [
         obs(T0 + 5 * MS, story.snapshot(), Change.ADDED),
         obs(T0 + 100 * MS, story.schedule(T0 + 100 * MS)),
@@ -425,6 +427,14 @@ def test_pod_deletion_and_kill() -> None:
     ]
     stream.append(obs(requested + 2_010 * MS, story.snapshot()))
     stream.append(obs(requested + 2_500 * MS, story.snapshot(), Change.DELETED))
+    return stream
+
+
+def test_pod_deletion_and_kill() -> None:
+    """DeletePod runs from the deletion request to the DELETED event; KillPod inside it
+    from the kubelet's Killing event to the containers' termination."""
+    requested = DELETION_REQUESTED_NS
+    stream = deletion_stream()
     spans = _run(stream)
     [delete] = _named(spans, "k8s.DeletePod")
     [kill] = _named(spans, "kubelet.KillPod")
