@@ -184,7 +184,12 @@ class Pipeline:
             # What was received is folded in; lifecycles that ended are emitted without settling.
             while not self.observations.empty():
                 await self._fold(self.observations.get_nowait())
-            await self._publish(self.engine.drain())
+            try:
+                drained = self.engine.drain()
+            except Exception:  # what the fault left behind is lost; the flush still runs
+                self._engine_failed("advances.failed", during="shutdown")
+                drained = []
+            await self._publish(drained)
             if self.gate is not None and not self.gate.exporting:
                 while self._standby:  # a standby leaving: nobody will take these over from it
                     self.queue.discard(self._standby.popleft()[1], reason="standby")

@@ -171,7 +171,8 @@ async def test_a_fault_in_the_engine_skips_one_observation_not_the_pipeline(
     tmp_path: Path, capsys: Any
 ) -> None:
     """If the engine raises on an observation, that one is skipped, counted and logged with
-    its traceback; the pipeline goes on tracing the other pods."""
+    its traceback; the pipeline goes on tracing the other pods. A fault in the shutdown drain
+    still lets the pipeline flush and stop."""
     async with running(tmp_path) as run:
         observe = run.pipeline.engine.observe
         failed: list[str] = []
@@ -183,14 +184,20 @@ async def test_a_fault_in_the_engine_skips_one_observation_not_the_pipeline(
                 raise RuntimeError("engine fault for the test")
             return observe(observation)
 
+        def broken_drain() -> Any:
+            raise RuntimeError("drain fault for the test")
+
         run.pipeline.engine.observe = flaky  # type: ignore[method-assign]
+        run.pipeline.engine.drain = broken_drain  # type: ignore[method-assign]
         await start_pods(run, 3)  # waits for three traces: p0's later observations still count
         got = values(await scrape(run))
         assert got[("tracewatch_engine_counts_total",
                     frozenset({("counter", "observations.failed")}))] == 1
         assert got[("tracewatch_lifecycles_total",
                     frozenset({("kind", "k8s.CreatePod"), ("outcome", "completed")}))] == 3
+    assert run.pipeline.engine.counters["advances.failed"] == 1  # the drain, at shutdown
     logged = capsys.readouterr()
     text = logged.out + logged.err
     assert "engine.failed" in text and "engine fault for the test" in text
+    assert "drain fault for the test" in text
     assert failed[0] in text  # which object, by uid; never its payload
