@@ -20,7 +20,13 @@ from tracewatch.core.clock import format_timestamp_ns, parse_timestamp_ns
 from tracewatch.core.memo import remember
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import Snapshot
-from tracewatch.kube.decoding import DecodeError, WatchEnvelope, WatchLine, decoder_for
+from tracewatch.kube.decoding import (
+    UNDECODABLE,
+    DecodeError,
+    WatchEnvelope,
+    WatchLine,
+    decoder_for,
+)
 from tracewatch.kube.resources import resource_for_kind
 
 __all__ = ["CaptureLine", "CaptureLineError", "format_observed_at", "parse_capture_line"]
@@ -48,13 +54,15 @@ def parse_observed_at(text: str) -> int:
 def _recorded_ns(stamp: bytes) -> int:
     """`parse_observed_at` of a recorded receipt time, the usual form (`format_observed_at`'s:
     nine digits, Z) without the general parser; any other form goes the general way."""
+    # Bytes that are not UTF-8 become U+FFFD, which no time parser accepts: the general
+    # parser's CaptureLineError then says what the line holds.
     if len(stamp) == 30 and stamp[19] == 0x2E and stamp[29] == 0x5A:  # "." and "Z"
         # The whole second comes from the core clock's memo of seconds already seen.
-        secs_ns = parse_timestamp_ns(stamp[:19].decode() + "Z")
+        secs_ns = parse_timestamp_ns(stamp[:19].decode(errors="replace") + "Z")
         fraction = stamp[20:29]
         if secs_ns is not None and fraction.isdigit():  # bytes: ASCII digits only
             return secs_ns + int(fraction)
-    return parse_observed_at(stamp.decode())
+    return parse_observed_at(stamp.decode(errors="replace"))
 
 
 class _Line(msgspec.Struct, rename="camel"):
@@ -205,7 +213,7 @@ def parse_capture_line(line: bytes) -> CaptureLine:
         return _parse_recorded(line)
     try:
         envelope = decode(line)
-    except msgspec.MsgspecError:
+    except UNDECODABLE:
         return _parse_recorded(line)
     obj = envelope.object
     if envelope.type != type_ or not obj.metadata.uid:
@@ -237,7 +245,7 @@ def _parse_general(line: bytes) -> CaptureLine:
     try:
         record = _line_decoder.decode(line)
         kind = _kind_decoder.decode(record.object)
-    except msgspec.MsgspecError as exc:
+    except UNDECODABLE as exc:
         raise CaptureLineError(f"not a capture record: {exc}") from None
     change = _TYPES.get(record.type)
     if change is None:

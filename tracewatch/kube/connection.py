@@ -332,7 +332,7 @@ async def _api_error(response: aiohttp.ClientResponse) -> ApiError:
         message = status.message
         if status.details is not None and status.details.retry_after_seconds is not None:
             retry_after = float(status.details.retry_after_seconds)
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, UnicodeDecodeError):
         message = body[:200].decode("utf-8", "replace").strip()
     header = response.headers.get("Retry-After")
     if header is not None:

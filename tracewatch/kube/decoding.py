@@ -33,6 +33,7 @@ from tracewatch.core.snapshots import (
 
 __all__ = [
     "SNAPSHOT_TYPES",
+    "UNDECODABLE",
     "DecodeError",
     "ListPage",
     "ResourceDecoder",
@@ -127,6 +128,10 @@ class _ListBody(msgspec.Struct, Generic[T], gc=False):
     items: list[T] | None = None
 
 
+UNDECODABLE = (msgspec.DecodeError, UnicodeDecodeError)
+"""What decoding untrusted bytes with msgspec raises: its own errors (ValidationError among
+them), and UnicodeDecodeError for a string that is not UTF-8, which msgspec lets through."""
+
 _MANAGED_FIELDS = b',"managedFields":['
 
 
@@ -161,7 +166,7 @@ def _without_managed_fields(
             if close > 0 and line.startswith(after, close + 1):
                 try:
                     return decode(line[:start] + line[close + 1:])
-                except msgspec.MsgspecError:
+                except UNDECODABLE:
                     pass
         return decode(line)
 
@@ -204,7 +209,7 @@ class ResourceDecoder:
         """Decode one object (not a watch line); raise DecodeError if it does not fit the schema."""
         try:
             obj: Snapshot = self._item.decode(raw)
-        except msgspec.MsgspecError as exc:
+        except UNDECODABLE as exc:
             raise DecodeError(f"invalid object: {exc}") from None
         return obj
 
@@ -213,7 +218,7 @@ class ResourceDecoder:
         pass over the line). Raise DecodeError for a line without one."""
         try:
             envelope: WatchEnvelope[msgspec.Raw] = self._raw_line.decode(line)
-        except msgspec.MsgspecError as exc:
+        except UNDECODABLE as exc:
             raise DecodeError(f"malformed watch line: {exc}") from None
         return bytes(envelope.object)
 
@@ -224,7 +229,7 @@ class ResourceDecoder:
         """
         try:
             parsed: _ListBody[msgspec.Raw] = self._raw_list.decode(body)
-        except msgspec.MsgspecError as exc:
+        except UNDECODABLE as exc:
             raise DecodeError(f"malformed list body: {exc}") from None
         items: list[Snapshot] = []
         raws: list[bytes] = []
@@ -232,7 +237,7 @@ class ResourceDecoder:
         for raw in parsed.items or ():
             try:
                 items.append(self._item.decode(raw))
-            except msgspec.MsgspecError:
+            except UNDECODABLE:
                 invalid += 1
                 continue
             raws.append(bytes(raw))
@@ -252,7 +257,7 @@ class ResourceDecoder:
             # An ERROR event's object is a Status whose `status` is a string, which fails
             # to decode as a Pod; try that shape before giving up.
             envelope = self._decode_status_line(line, exc)
-        except msgspec.DecodeError as exc:
+        except UNDECODABLE as exc:
             raise DecodeError(f"malformed watch line: {exc}") from None
         kind = envelope.type
         if kind in _OBJECT_EVENTS:
@@ -282,7 +287,7 @@ class ResourceDecoder:
         except msgspec.ValidationError:
             # One bad item must not hide the others: fall back to item-by-item (rare path).
             parsed, items, invalid = self._decode_list_leniently(body)
-        except msgspec.DecodeError as exc:
+        except UNDECODABLE as exc:
             raise DecodeError(f"malformed list body: {exc}") from None
         return ListPage(
             items=items,
@@ -294,7 +299,7 @@ class ResourceDecoder:
     def _decode_status_line(self, line: bytes, first_error: Exception | None) -> WatchEnvelope[Any]:
         try:
             envelope: WatchEnvelope[Status] = self._status_line.decode(line)
-        except msgspec.MsgspecError:
+        except UNDECODABLE:
             detail = first_error if first_error is not None else "object is not a Status"
             raise DecodeError(f"invalid watch line: {detail}") from None
         if envelope.type != "ERROR":
@@ -307,14 +312,14 @@ class ResourceDecoder:
     ) -> tuple[_ListBody[Any], tuple[Snapshot, ...], int]:
         try:
             parsed: _ListBody[msgspec.Raw] = self._raw_list.decode(body)
-        except msgspec.MsgspecError as exc:
+        except UNDECODABLE as exc:
             raise DecodeError(f"invalid list body: {exc}") from None
         items: list[Snapshot] = []
         invalid = 0
         for raw in parsed.items or ():
             try:
                 items.append(self._item.decode(raw))
-            except msgspec.MsgspecError:
+            except UNDECODABLE:
                 invalid += 1
         return parsed, tuple(items), invalid
 

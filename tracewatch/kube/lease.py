@@ -157,7 +157,7 @@ def micro_time(ns: int) -> str:
 def decode_lease(body: bytes) -> dict[str, Any]:
     try:
         lease = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"malformed Lease from the API server: {exc}") from None
     if not isinstance(lease, dict):
         raise ValueError("malformed Lease from the API server: not an object")
