@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracewatch.capture.lines import CaptureLineError, parse_capture_line
-from tracewatch.kube.decoding import DecodeError, WatchLine, decoder_for
+from tracewatch.kube.decoding import SNAPSHOT_TYPES, DecodeError, WatchLine, decoder_for
 
 from ..realdata import server_layout
 from .test_capture_lines import POD, _recorded
@@ -43,6 +43,10 @@ OBJECTS = (("pods", _POD), ("events", _EVENT))
 CAPTURE_LINES = [_recorded(obj, resource=resource, ns=1_714_557_600_123_456_789)
                  for resource, obj in OBJECTS]
 WATCH_LINES = [(resource, orjson.dumps({"type": "MODIFIED", "object": obj}))
+               for resource, obj in OBJECTS]
+LIST_BODIES = [(resource, orjson.dumps({"kind": "List", "apiVersion": "v1",
+                                        "metadata": {"resourceVersion": "44"},
+                                        "items": [obj, obj]}))
                for resource, obj in OBJECTS]
 
 
@@ -93,12 +97,28 @@ def test_a_damaged_watch_line_is_read_or_refused(case: tuple[str, bytes]) -> Non
         assert isinstance(got, WatchLine)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(range(len(LIST_BODIES))).flatmap(
+    lambda i: st.tuples(st.just(LIST_BODIES[i][0]), damaged(LIST_BODIES[i][1]))))
+def test_a_damaged_list_body_is_read_or_refused(case: tuple[str, bytes]) -> None:
+    """A resource's List decoder on damaged bytes: a page (bad items counted), or DecodeError."""
+    resource, body = case
+    try:
+        page = decoder_for(resource).decode_list(body)
+    except DecodeError as exc:
+        assert str(exc)
+    else:
+        assert all(isinstance(item, SNAPSHOT_TYPES[resource]) for item in page.items)
+
+
 def test_the_undamaged_lines_are_read() -> None:
     """The baseline the damage is applied to decodes, as a capture line and as a watch line."""
     for line in CAPTURE_LINES:
         assert parse_capture_line(line).observation is not None
     for resource, line in WATCH_LINES:
         assert decoder_for(resource).decode_line(line).obj is not None
+    for resource, body in LIST_BODIES:
+        assert len(decoder_for(resource).decode_list(body).items) == 2
 
 
 def test_bytes_that_are_not_utf8_are_refused_with_the_known_errors() -> None:
