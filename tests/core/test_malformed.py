@@ -65,6 +65,9 @@ def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return [path]
 
 
+_DROP = object()  # a damage that removes the key instead of replacing its value
+
+
 def _replace(value: Any, path: tuple[Any, ...], new: Any) -> None:
     *outer, last = path
     for step in outer:
@@ -74,8 +77,6 @@ def _replace(value: Any, path: tuple[Any, ...], new: Any) -> None:
     elif new is not _DROP:
         value[last] = new
 
-
-_DROP = object()
 
 
 def _real_stream() -> list[Observation]:
