@@ -30,6 +30,7 @@ from kubernetes_asyncio.config.incluster_config import (
 )
 
 from tracewatch.kube.credentials import CredentialRefresher, TokenFile, refresher_for_kubeconfig
+from tracewatch.kube.decoding import UNDECODABLE
 
 __all__ = ["ApiConnection", "ApiError", "ApiTransport", "ReadTimeout", "build_ssl_context"]
 
@@ -332,7 +333,7 @@ async def _api_error(response: aiohttp.ClientResponse) -> ApiError:
         message = status.message
         if status.details is not None and status.details.retry_after_seconds is not None:
             retry_after = float(status.details.retry_after_seconds)
-    except (msgspec.MsgspecError, UnicodeDecodeError):
+    except UNDECODABLE:
         message = body[:200].decode("utf-8", "replace").strip()
     header = response.headers.get("Retry-After")
     if header is not None:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import msgspec
 
 from tracewatch.core.clock import format_timestamp_ns
+from tracewatch.kube.decoding import UNDECODABLE
 
 __all__ = [
     "JITTER_FACTOR",
@@ -157,7 +158,7 @@ def micro_time(ns: int) -> str:
 def decode_lease(body: bytes) -> dict[str, Any]:
     try:
         lease = msgspec.json.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except UNDECODABLE as exc:
         raise ValueError(f"malformed Lease from the API server: {exc}") from None
     if not isinstance(lease, dict):
         raise ValueError("malformed Lease from the API server: not an object")
