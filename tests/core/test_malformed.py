@@ -199,12 +199,14 @@ def test_owner_references_in_a_cycle_are_placed_once_each() -> None:
     check_invariants(spans)
 
 
-def test_an_event_naming_another_kinds_uid_is_not_folded_into_it() -> None:
+@pytest.mark.parametrize("received_ms", [1, 1_000], ids=["before-the-object", "while-open"])
+def test_an_event_naming_another_kinds_uid_is_not_folded_into_it(received_ms: int) -> None:
     """Any client writes Events: one that says kind Pod with a Deployment's uid neither
-    reaches the Deployment's lifecycle nor stops the engine."""
+    reaches the Deployment's lifecycle nor stops the engine, whether it arrives while the
+    rollout is open or before the Deployment (held until its lifecycle opens)."""
     stream = _owned_deployment("dep", "", ready_ns=T0 + 2_000 * MS)
-    stray = kubelet_event(uid="dep", reason="BackOff", message="not a pod", at_ns=T0 + MS * 900)
-    spans, _ = _run(sorted([*stream, obs(T0 + 1_000 * MS, stray)],
+    stray = kubelet_event(uid="dep", reason="BackOff", message="not a pod", at_ns=T0)
+    spans, _ = _run(sorted([*stream, obs(T0 + received_ms * MS, stray)],
                            key=lambda o: o.observed_at_ns))
     [rollout] = [s for s in spans if s.name == "k8s.RolloutDeployment"]
     assert rollout.events == ()

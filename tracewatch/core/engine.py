@@ -224,8 +224,10 @@ class Engine:
         self._push(self._timeout_heap, timeout_ns, lifecycle)
         if len(self._timeout_heap) > 2 * self._open_count + _HEAP_SLACK:
             self._compact_timeouts()
+        kind = lifecycle.kind
         for received_ns, event in self._pending_events.take(uid):
-            tracker.event(lifecycle, event, received_ns)
+            if event.involved_object.kind == kind:  # the rule `_observe_event` states
+                tracker.event(lifecycle, event, received_ns)
 
     def ended(self, lifecycle: Lifecycle) -> None:
         assert lifecycle.end is not None
@@ -302,6 +304,8 @@ class Engine:
             # A tracker folds an Event into lifecycle state only (it gets no ledger), so
             # the open lifecycles cannot change under this loop: no copy of them is needed.
             # Any client writes Events: one naming another kind's uid is not for this tracker.
+            # An Event reaches a lifecycle only of the kind it names, here and when held
+            # ones are handed over in `open`.
             at_ns, kind = obs.observed_at_ns, ref.kind
             for lc in open_.values():
                 if lc.kind == kind:
