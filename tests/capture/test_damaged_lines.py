@@ -69,9 +69,14 @@ def damaged(draw: st.DrawFn, line: bytes) -> bytes:
     return line
 
 
+def damaged_cases(cases: list[tuple[str, bytes]]) -> st.SearchStrategy[tuple[str, bytes]]:
+    """One of the (resource, bytes) cases, its bytes damaged."""
+    return st.sampled_from(cases).flatmap(
+        lambda case: st.tuples(st.just(case[0]), damaged(case[1])))
+
+
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(range(len(CAPTURE_LINES))).flatmap(
-    lambda i: damaged(CAPTURE_LINES[i])))
+@given(st.sampled_from(CAPTURE_LINES).flatmap(damaged))
 def test_a_damaged_capture_line_is_read_or_refused(line: bytes) -> None:
     """parse_capture_line on damaged bytes: a result, or CaptureLineError; twice the same."""
     outcomes = []
@@ -84,8 +89,7 @@ def test_a_damaged_capture_line_is_read_or_refused(line: bytes) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.sampled_from(range(len(WATCH_LINES))).flatmap(
-    lambda i: st.tuples(st.just(WATCH_LINES[i][0]), damaged(WATCH_LINES[i][1]))))
+@given(damaged_cases(WATCH_LINES))
 def test_a_damaged_watch_line_is_read_or_refused(case: tuple[str, bytes]) -> None:
     """A resource's watch decoder on damaged bytes: a WatchLine, or DecodeError."""
     resource, line = case
@@ -98,8 +102,7 @@ def test_a_damaged_watch_line_is_read_or_refused(case: tuple[str, bytes]) -> Non
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(range(len(LIST_BODIES))).flatmap(
-    lambda i: st.tuples(st.just(LIST_BODIES[i][0]), damaged(LIST_BODIES[i][1]))))
+@given(damaged_cases(LIST_BODIES))
 def test_a_damaged_list_body_is_read_or_refused(case: tuple[str, bytes]) -> None:
     """A resource's List decoder on damaged bytes: a page (bad items counted), or DecodeError."""
     resource, body = case
