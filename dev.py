@@ -3,7 +3,7 @@
 
 Creates `.venv` from pyproject.toml on first use (and again whenever
 pyproject.toml changes), then runs the demo or the whole check suite
-(ruff, import-linter layer contracts, pytest).
+(ruff, mypy, import-linter layer contracts, pytest).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def main(argv: list[str]) -> int:
         _run(BIN / "tracewatch", "demo", *rest)
         return 0
     _run(BIN / "ruff", "check", "tracewatch", "tests", "bench", "dev.py")
+    _run(BIN / "mypy")  # tracewatch, bench and dev.py, as pyproject's [tool.mypy] lists
     _run(BIN / "lint-imports")
     _run(BIN / "python", "-m", "pytest", "-q", *rest)
     return 0

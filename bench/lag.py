@@ -142,7 +142,7 @@ def _note_ready_receipts(pipeline: Pipeline) -> dict[str, int]:
             received[obj.metadata.uid] = observation.observed_at_ns
         return observe(observation)
 
-    pipeline.engine.observe = noting  # type: ignore[method-assign]
+    pipeline.engine.observe = noting  # type: ignore[method-assign,assignment]
     return received
 
 

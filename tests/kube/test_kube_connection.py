@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from kubernetes_asyncio.client import Configuration
 from structlog.testing import capture_logs
 
 from tracewatch.kube.connection import ApiConnection, ApiError
@@ -46,6 +47,15 @@ async def test_context_without_credentials_sends_no_authorization(
     async with await ApiConnection.from_kubeconfig(config_file=kubeconfig) as conn:
         await conn.get_json_bytes("/api/v1/pods")
     assert "Authorization" not in fake_api.requests[0].headers
+
+
+def test_a_configuration_without_a_host_is_refused_in_one_line() -> None:
+    """No API server to talk to: a ValueError saying so (the command's exit 2), not an
+    AttributeError from deep inside."""
+    configuration = Configuration()
+    configuration.host = None
+    with pytest.raises(ValueError, match="names no API server"):
+        ApiConnection(configuration=configuration)
 
 
 async def test_errors_carry_status_reason_message_and_retry_after(

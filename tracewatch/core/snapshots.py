@@ -16,17 +16,19 @@ from msgspec import Struct
 
 
 class _Compact(Struct, frozen=True, rename="camel", omit_defaults=True, gc=False):
-    """Base: immutable, camelCase on the wire, not tracked by the GC (no cycles possible)."""
+    """Base: immutable, camelCase on the wire, not tracked by the GC (no cycles possible).
+
+    Subclasses say frozen=True again: msgspec inherits it, type checkers do not."""
 
 
-class OwnerReference(_Compact):
+class OwnerReference(_Compact, frozen=True):
     kind: str = ""
     name: str = ""
     uid: str = ""
     controller: bool = False
 
 
-class ObjectMeta(_Compact):
+class ObjectMeta(_Compact, frozen=True):
     name: str = ""
     namespace: str = ""
     uid: str = ""
@@ -39,7 +41,7 @@ class ObjectMeta(_Compact):
     owner_references: tuple[OwnerReference, ...] = ()
 
 
-class ManagedField(_Compact):
+class ManagedField(_Compact, frozen=True):
     """Who last wrote which part, and when (second precision); fieldsV1 itself is skipped."""
 
     manager: str = ""
@@ -48,27 +50,27 @@ class ManagedField(_Compact):
     time: str | None = None
 
 
-class WorkloadMeta(ObjectMeta):
+class WorkloadMeta(ObjectMeta, frozen=True):
     """ObjectMeta plus managedFields: workloads need the time of their last spec change."""
 
     managed_fields: tuple[ManagedField, ...] = ()
 
 
-class Container(_Compact):
+class Container(_Compact, frozen=True):
     name: str = ""
     image: str = ""
 
 
-class ClaimSource(_Compact):
+class ClaimSource(_Compact, frozen=True):
     claim_name: str = ""
 
 
-class Volume(_Compact):
+class Volume(_Compact, frozen=True):
     name: str = ""
     persistent_volume_claim: ClaimSource | None = None
 
 
-class PodSpec(_Compact):
+class PodSpec(_Compact, frozen=True):
     node_name: str = ""
     containers: tuple[Container, ...] = ()
     init_containers: tuple[Container, ...] = ()
@@ -76,7 +78,7 @@ class PodSpec(_Compact):
     volumes: tuple[Volume, ...] = ()
 
 
-class Condition(_Compact):
+class Condition(_Compact, frozen=True):
     """A status condition; the same shape on every kind (lastUpdateTime only on some)."""
 
     type: str = ""
@@ -90,36 +92,36 @@ class Condition(_Compact):
 PodCondition = Condition
 
 
-class StateRunning(_Compact):
+class StateRunning(_Compact, frozen=True):
     started_at: str | None = None
 
 
-class StateTerminated(_Compact):
+class StateTerminated(_Compact, frozen=True):
     exit_code: int = 0
     reason: str = ""
     started_at: str | None = None
     finished_at: str | None = None
 
 
-class StateWaiting(_Compact):
+class StateWaiting(_Compact, frozen=True):
     reason: str = ""
     message: str = ""
 
 
-class ContainerState(_Compact):
+class ContainerState(_Compact, frozen=True):
     running: StateRunning | None = None
     terminated: StateTerminated | None = None
     waiting: StateWaiting | None = None
 
 
-class ContainerStatus(_Compact):
+class ContainerStatus(_Compact, frozen=True):
     name: str = ""
     restart_count: int = 0
     state: ContainerState = ContainerState()
     last_state: ContainerState = ContainerState()
 
 
-class PodStatus(_Compact):
+class PodStatus(_Compact, frozen=True):
     phase: str = ""
     reason: str = ""
     start_time: str | None = None
@@ -128,13 +130,13 @@ class PodStatus(_Compact):
     init_container_statuses: tuple[ContainerStatus, ...] = ()
 
 
-class Pod(_Compact):
+class Pod(_Compact, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
     spec: PodSpec = PodSpec()
     status: PodStatus = PodStatus()
 
 
-class ObjectReference(_Compact):
+class ObjectReference(_Compact, frozen=True):
     kind: str = ""
     namespace: str = ""
     name: str = ""
@@ -147,7 +149,7 @@ class ObjectReference(_Compact):
 # the order the API server writes the fields (msgspec finds each key fastest so).
 
 
-class EventMeta(_Compact):
+class EventMeta(_Compact, frozen=True):
     """An Event's ObjectMeta: its name (a legacy Event's clock) and what the watch books,
     relisting and sharding read of any object's."""
 
@@ -159,7 +161,7 @@ class EventMeta(_Compact):
     owner_references: tuple[OwnerReference, ...] = ()
 
 
-class InvolvedObject(_Compact):
+class InvolvedObject(_Compact, frozen=True):
     """What an Event is about (an ObjectReference): the object and, in it, the container."""
 
     kind: str = ""
@@ -168,7 +170,7 @@ class InvolvedObject(_Compact):
     field_path: str = ""
 
 
-class Event(_Compact):
+class Event(_Compact, frozen=True):
     """A core/v1 Event (the events.k8s.io/v1 fields appear here under their v1 names)."""
 
     metadata: EventMeta = EventMeta()
@@ -181,30 +183,30 @@ class Event(_Compact):
     event_time: str | None = None
 
 
-class ReplicaSetSpec(_Compact):
+class ReplicaSetSpec(_Compact, frozen=True):
     replicas: int = 1
 
 
-class ReplicaSetStatus(_Compact):
+class ReplicaSetStatus(_Compact, frozen=True):
     replicas: int = 0
     ready_replicas: int = 0
     available_replicas: int = 0
     observed_generation: int = 0
 
 
-class ReplicaSet(_Compact):
+class ReplicaSet(_Compact, frozen=True):
     metadata: WorkloadMeta = WorkloadMeta()
     spec: ReplicaSetSpec = ReplicaSetSpec()
     status: ReplicaSetStatus = ReplicaSetStatus()
 
 
-class DeploymentSpec(_Compact):
+class DeploymentSpec(_Compact, frozen=True):
     replicas: int = 1
     paused: bool = False
     progress_deadline_seconds: int = 600
 
 
-class DeploymentStatus(_Compact):
+class DeploymentStatus(_Compact, frozen=True):
     observed_generation: int = 0
     replicas: int = 0
     updated_replicas: int = 0
@@ -214,23 +216,23 @@ class DeploymentStatus(_Compact):
     conditions: tuple[Condition, ...] = ()
 
 
-class Deployment(_Compact):
+class Deployment(_Compact, frozen=True):
     metadata: WorkloadMeta = WorkloadMeta()
     spec: DeploymentSpec = DeploymentSpec()
     status: DeploymentStatus = DeploymentStatus()
 
 
-class ClaimTemplate(_Compact):
+class ClaimTemplate(_Compact, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
 
 
-class StatefulSetSpec(_Compact):
+class StatefulSetSpec(_Compact, frozen=True):
     replicas: int = 1
     pod_management_policy: str = "OrderedReady"
     volume_claim_templates: tuple[ClaimTemplate, ...] = ()
 
 
-class StatefulSetStatus(_Compact):
+class StatefulSetStatus(_Compact, frozen=True):
     observed_generation: int = 0
     replicas: int = 0
     ready_replicas: int = 0
@@ -241,13 +243,13 @@ class StatefulSetStatus(_Compact):
     update_revision: str = ""
 
 
-class StatefulSet(_Compact):
+class StatefulSet(_Compact, frozen=True):
     metadata: WorkloadMeta = WorkloadMeta()
     spec: StatefulSetSpec = StatefulSetSpec()
     status: StatefulSetStatus = StatefulSetStatus()
 
 
-class DaemonSetStatus(_Compact):
+class DaemonSetStatus(_Compact, frozen=True):
     observed_generation: int = 0
     desired_number_scheduled: int = 0
     current_number_scheduled: int = 0
@@ -257,18 +259,18 @@ class DaemonSetStatus(_Compact):
     number_unavailable: int = 0
 
 
-class DaemonSet(_Compact):
+class DaemonSet(_Compact, frozen=True):
     metadata: WorkloadMeta = WorkloadMeta()
     status: DaemonSetStatus = DaemonSetStatus()
 
 
-class JobSpec(_Compact):
+class JobSpec(_Compact, frozen=True):
     completions: int | None = None
     parallelism: int | None = None
     backoff_limit: int | None = None
 
 
-class JobStatus(_Compact):
+class JobStatus(_Compact, frozen=True):
     active: int = 0
     succeeded: int = 0
     failed: int = 0
@@ -277,43 +279,43 @@ class JobStatus(_Compact):
     conditions: tuple[Condition, ...] = ()
 
 
-class Job(_Compact):
+class Job(_Compact, frozen=True):
     metadata: WorkloadMeta = WorkloadMeta()
     spec: JobSpec = JobSpec()
     status: JobStatus = JobStatus()
 
 
-class PersistentVolumeClaimSpec(_Compact):
+class PersistentVolumeClaimSpec(_Compact, frozen=True):
     storage_class_name: str | None = None
     volume_name: str = ""
 
 
-class PersistentVolumeClaimStatus(_Compact):
+class PersistentVolumeClaimStatus(_Compact, frozen=True):
     phase: str = ""
 
 
-class PersistentVolumeClaim(_Compact):
+class PersistentVolumeClaim(_Compact, frozen=True):
     metadata: WorkloadMeta = WorkloadMeta()
     spec: PersistentVolumeClaimSpec = PersistentVolumeClaimSpec()
     status: PersistentVolumeClaimStatus = PersistentVolumeClaimStatus()
 
 
-class PersistentVolumeSpec(_Compact):
+class PersistentVolumeSpec(_Compact, frozen=True):
     claim_ref: ObjectReference | None = None
     storage_class_name: str = ""
 
 
-class PersistentVolumeStatus(_Compact):
+class PersistentVolumeStatus(_Compact, frozen=True):
     phase: str = ""
 
 
-class PersistentVolume(_Compact):
+class PersistentVolume(_Compact, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
     spec: PersistentVolumeSpec = PersistentVolumeSpec()
     status: PersistentVolumeStatus = PersistentVolumeStatus()
 
 
-class Node(_Compact):
+class Node(_Compact, frozen=True):
     metadata: ObjectMeta = ObjectMeta()
 
 

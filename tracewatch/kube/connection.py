@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -74,7 +74,7 @@ class ApiTransport(Protocol):
         *,
         timeout: float,
         on_open: Callable[[], None] | None = None,
-    ) -> AsyncIterator[bytes]: ...
+    ) -> AsyncGenerator[bytes, None]: ...
 
     def credentials_rejected(self) -> None:
         """The server answered 401: refresh credentials before the next request."""
@@ -124,6 +124,8 @@ class ApiConnection:
         self._refresher = refresher
         if refresher is not None:
             configuration.refresh_api_key_hook = refresher
+        if not configuration.host:
+            raise ValueError("the configuration names no API server (no host)")
         self.base_url: str = configuration.host.rstrip("/")
         self.ssl_context: ssl.SSLContext | None = (
             build_ssl_context(configuration) if self.base_url.startswith("https") else None
@@ -235,7 +237,7 @@ class ApiConnection:
         *,
         timeout: float,
         on_open: Callable[[], None] | None = None,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """GET path and yield the body's lines (without the newline) as they arrive.
 
         `on_open` is called once the server has answered 2xx (before any line).

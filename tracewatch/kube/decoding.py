@@ -68,7 +68,9 @@ _KEY_AFTER_METADATA: dict[type[Snapshot], bytes] = {
 }
 
 WatchEventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"]
-_OBJECT_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED"})
+# The types that carry an object, each mapped to itself: a lookup that also types it.
+_OBJECT_EVENTS: dict[str, WatchEventType] = {"ADDED": "ADDED", "MODIFIED": "MODIFIED",
+                                             "DELETED": "DELETED"}
 
 T = TypeVar("T")
 
@@ -260,9 +262,10 @@ class ResourceDecoder:
         except UNDECODABLE as exc:
             raise DecodeError(f"malformed watch line: {exc}") from None
         kind = envelope.type
-        if kind in _OBJECT_EVENTS:
+        object_event = _OBJECT_EVENTS.get(kind)
+        if object_event is not None:
             obj = envelope.object
-            return WatchLine(kind, obj.metadata.resource_version, obj)
+            return WatchLine(object_event, obj.metadata.resource_version, obj)
         if kind == "BOOKMARK":
             # A bookmark's object carries only metadata.resourceVersion (and annotations).
             rv = envelope.object.metadata.resource_version

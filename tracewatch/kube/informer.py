@@ -278,7 +278,7 @@ class Informer:
                     self._backoff.reset()
                 raw = None
                 if isinstance(item, RawWatchLine):
-                    item, raw = item.item, item.raw
+                    raw, item = item.raw, item.item
                 if isinstance(item, MalformedLine):
                     self._malformed(item)
                     continue

@@ -132,7 +132,7 @@ def _stand_in(uid: str, brief: _Brief) -> Snapshot:
     )
     if brief.snapshot_type is Pod:
         return Pod(metadata=meta, spec=PodSpec(node_name=brief.node))
-    return brief.snapshot_type(metadata=meta)  # type: ignore[no-any-return]
+    return brief.snapshot_type(metadata=meta)
 
 
 def diff_page(

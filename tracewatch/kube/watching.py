@@ -10,7 +10,7 @@ failing. Reconnecting, relisting and backoff belong to the informer above.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from tracewatch.kube.connection import ApiError, ApiTransport
@@ -46,7 +46,7 @@ async def watch_once(
     label_selector: str | None = None,
     on_open: Callable[[], None] | None = None,
     keep_raw: bool = False,
-) -> AsyncIterator[WatchLine | RawWatchLine | MalformedLine]:
+) -> AsyncGenerator[WatchLine | RawWatchLine | MalformedLine, None]:
     """Watch `resource` from `resource_version` until the server ends the stream.
 
     Yields ADDED/MODIFIED/DELETED/BOOKMARK lines and MalformedLine markers; returns

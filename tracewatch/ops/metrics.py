@@ -61,7 +61,8 @@ class EngineView(Protocol):
     @property
     def tracked(self) -> int: ...
 
-    counters: Mapping[str, int]
+    @property
+    def counters(self) -> Mapping[str, int]: ...
 
 
 @dataclass(slots=True, kw_only=True)

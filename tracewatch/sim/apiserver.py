@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
@@ -292,7 +292,7 @@ class ApiServer:
         subresource = request.match_info.get("subresource")
         self._authorize(request, resource=resource, name=name, subresource=subresource)
         if self.faults is not None:
-            verb = "get" if request.method == "GET" else "write"
+            verb: Literal["get", "write"] = "get" if request.method == "GET" else "write"
             injected = self.faults.request_failure(verb=verb, resource=resource)
             if injected is not None:
                 return injected

@@ -222,7 +222,7 @@ def pod_cells(pod: Obj, now_ns: int) -> tuple[Cells, RowConditions]:
     gates = spec.get("readinessGates") or ()
     readiness_gates = "<none>"
     if gates:
-        by_type = {}
+        by_type: dict[Any, Any] = {}
         for condition in conditions:
             by_type.setdefault(condition.get("type"), condition.get("status"))
         passed = sum(by_type.get(g.get("conditionType")) == "True" for g in gates)

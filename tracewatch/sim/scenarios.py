@@ -121,7 +121,11 @@ def _create(
     stored = sim.registry.create(
         resource, orjson.loads(orjson.dumps(manifest)), namespace=namespace, manager=CLIENT_MANAGER
     )
-    name = manifest["metadata"].get("name") or sim.truth.identity(stored.uid)[2]
+    name = manifest["metadata"].get("name")
+    if not name:
+        identity = sim.truth.identity(stored.uid)
+        assert identity is not None  # the registry tells the truth of every object it stores
+        name = identity[2]
     result.objects.append(Touched(resource, namespace, name, stored.uid))
     return stored.uid
 

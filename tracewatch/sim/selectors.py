@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +83,9 @@ class Selector:
 
 def _split_requirements(text: str) -> list[str]:
     """Split on commas that are not inside an `in (...)` value list."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1
@@ -126,7 +128,7 @@ _OPERATOR_FORMS: dict[str, Callable[[str, str], str]] = {
 }
 
 
-def selector_string(selector: dict[str, Any] | None) -> str:
+def selector_string(selector: Mapping[str, Any] | None) -> str:
     """A LabelSelector as `LabelSelectorAsSelector(s).String()` renders it: requirements
     sorted by key, values sorted; "" for none. ValueError for an operator it does not know
     (the Go conversion fails there)."""
@@ -193,8 +195,11 @@ def parse_field_selector(text: str | None, *, supported: Sequence[str], resource
                 message=f"field label not supported: {path}",
                 details={"kind": resource},
             )
-        if op == "!=":
-            predicates.append(lambda o, p=path, v=value: o.fields.get(p, "") != v)
-        else:
-            predicates.append(lambda o, p=path, v=value: o.fields.get(p, "") == v)
+        predicates.append(_field_matches(path, value, equal=op != "!="))
     return Selector(tuple(predicates))
+
+
+def _field_matches(path: str, value: str, *, equal: bool) -> Predicate:
+    if equal:
+        return lambda o: o.fields.get(path, "") == value
+    return lambda o: o.fields.get(path, "") != value

@@ -15,7 +15,7 @@ import functools
 import importlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,7 +23,7 @@ from tracewatch.gctune import tune_gc
 from tracewatch.sim.cluster import SimCluster
 from tracewatch.sim.options import SimOptions
 
-Scenario = Callable[[SimCluster], Awaitable[Any]]
+Scenario = Callable[[SimCluster], Coroutine[Any, Any, Any]]
 EMPTY = "empty"
 
 

@@ -99,10 +99,18 @@ def open_lifecycle(
 class Tracker(Protocol):
     """One lifecycle kind: which snapshots it takes and how it turns them into spans."""
 
-    snapshot_types: tuple[type, ...]
-    event_kinds: tuple[str, ...]
-    keeps_history: bool
-    """True if other objects' lifecycles nest inside this kind's (owners keep a short history)."""
+    # Read-only properties, so that a class attribute such as `(Pod,)` satisfies them.
+    @property
+    def snapshot_types(self) -> tuple[type, ...]: ...
+
+    @property
+    def event_kinds(self) -> tuple[str, ...]: ...
+
+    @property
+    def keeps_history(self) -> bool:
+        """True if other objects' lifecycles nest inside this kind's (owners keep a short
+        history)."""
+        ...
 
     def observe(self, obs: Observation, obj: Any, ledger: Ledger) -> None: ...
 

@@ -7,7 +7,7 @@ from tracewatch.core.clock import Instant, best
 from tracewatch.core.kinds.base import Ledger
 from tracewatch.core.kinds.pod_state import DeleteTrack, PodTrack, RestartTrack
 from tracewatch.core.lifecycle import Lifecycle, top_end, top_start
-from tracewatch.core.spans import Outcome, SpanLink, StatusCode
+from tracewatch.core.spans import Attributes, Outcome, SpanLink, StatusCode
 
 __all__ = ["build_delete", "build_restart", "build_startup"]
 
@@ -117,7 +117,7 @@ def build_startup(lc: Lifecycle, b: TraceBuilder, ledger: Ledger) -> None:
 def build_delete(lc: Lifecycle, b: TraceBuilder) -> None:
     track: DeleteTrack = lc.state
     assert lc.end is not None and lc.outcome is not None
-    base = (
+    base: Attributes = (
         *_base_attributes(lc, track.node),
         ("k8s.pod.termination_grace_period", track.grace_seconds),
     )
