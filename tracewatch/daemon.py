@@ -367,7 +367,7 @@ def exporter_from_settings(
 
 async def connect(settings: Settings) -> ApiConnection:
     """Connect as configured: kubeconfig when one is named or found, else in-cluster."""
-    kubeconfig = settings.kubeconfig or os.environ.get("KUBECONFIG")
+    kubeconfig = settings.kubeconfig or os.environ.get("KUBECONFIG") or None  # "" is unset
     default = Path.home() / ".kube" / "config"
     if kubeconfig is None and not default.exists() and os.environ.get("KUBERNETES_SERVICE_HOST"):
         return await ApiConnection.from_incluster()

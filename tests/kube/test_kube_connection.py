@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import ssl
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from kubernetes_asyncio.client import Configuration
+from kubernetes_asyncio.config import ConfigException
 from structlog.testing import capture_logs
 
 from tracewatch.kube.connection import ApiConnection, ApiError
@@ -47,6 +49,39 @@ async def test_context_without_credentials_sends_no_authorization(
     async with await ApiConnection.from_kubeconfig(config_file=kubeconfig) as conn:
         await conn.get_json_bytes("/api/v1/pods")
     assert "Authorization" not in fake_api.requests[0].headers
+
+
+async def test_a_kubeconfig_that_is_not_there_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No file at the path given (or at any path of a KUBECONFIG-style list, or at the
+    default when none is given): the error names the path, not a missing current-context."""
+    def names(path: object) -> str:
+        return re.escape(f"no kubeconfig file at {path}") + "$"
+
+    missing = tmp_path / "nothing-here"
+    with pytest.raises(ConfigException, match=names(missing)):
+        await ApiConnection.from_kubeconfig(config_file=missing)
+    listed = f"{missing}:{tmp_path / 'nor-here'}"
+    with pytest.raises(ConfigException, match=names(listed)):
+        await ApiConnection.from_kubeconfig(config_file=listed)
+    monkeypatch.setenv("KUBECONFIG", str(missing))
+    with pytest.raises(ConfigException, match=names(missing)):
+        await ApiConnection.from_kubeconfig()
+    monkeypatch.setenv("KUBECONFIG", "")  # set but empty counts as unset, as for kubectl
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(ConfigException, match=names(tmp_path / ".kube" / "config")):
+        await ApiConnection.from_kubeconfig()
+
+
+async def test_a_kubeconfig_list_is_read_where_its_files_are(
+    fake_api: FakeApi, tmp_path: Path
+) -> None:
+    """KUBECONFIG's list form: paths that do not exist are passed over, as kubectl does."""
+    kubeconfig = write_kubeconfig(tmp_path / "config", server=fake_api.url)
+    listed = f"{tmp_path / 'absent'}:{kubeconfig}"
+    async with await ApiConnection.from_kubeconfig(config_file=listed, context="test") as conn:
+        assert conn.base_url == fake_api.url.rstrip("/")
 
 
 def test_a_configuration_without_a_host_is_refused_in_one_line() -> None:

@@ -16,6 +16,7 @@ import contextlib
 import os
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -23,7 +24,7 @@ import aiohttp
 import msgspec
 import structlog
 from kubernetes_asyncio.client import Configuration
-from kubernetes_asyncio.config import load_incluster_config, load_kube_config
+from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
 from kubernetes_asyncio.config.incluster_config import (
     SERVICE_CERT_FILENAME,
     SERVICE_TOKEN_FILENAME,
@@ -143,9 +144,16 @@ class ApiConnection:
 
         Raises kubernetes_asyncio's ConfigException for an unusable kubeconfig.
         """
+        paths = os.fspath(config_file) if config_file is not None else ""
+        if not paths:
+            paths = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+        # The loader reads whichever of the paths exist (KUBECONFIG's list form) and, with
+        # none, only warns and then complains of a missing current-context: say what is wrong.
+        if not any(os.path.exists(path) for path in paths.split(os.pathsep) if path):
+            raise ConfigException(f"no kubeconfig file at {paths}")
         configuration = Configuration()
         loader = await load_kube_config(
-            config_file=os.fspath(config_file) if config_file is not None else None,
+            config_file=paths,
             context=context,
             client_configuration=configuration,
             persist_config=False,  # read-only: never rewrite the user's kubeconfig
