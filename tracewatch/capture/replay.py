@@ -10,6 +10,12 @@ jsonl.
 
 A bad line gets one message naming its line number, is skipped and counted;
 objects of kinds tracewatch does not watch are skipped and counted too.
+
+Export waits for the exporter (a replay is as fast as the backend takes it)
+while it works. When it has failed for the flush timeout, the replay says so
+once and stops waiting: the queue keeps retrying in the background, holding up
+to its bound (beyond it the oldest spans are dropped), and waits again as soon
+as it sends. Spans not exported in the end are counted and make the exit code 1.
 """
 
 from __future__ import annotations
@@ -49,12 +55,17 @@ class ReplaySummary:
     spans: int = 0
     traces: int = 0
     sampled_out: int = 0
+    lost: int = 0
+    """Spans sampled in but not exported: the queue overflowed, the backend refused them, or
+    the final flush ran out of time."""
 
     def describe(self) -> str:
         text = (
             f"{self.lines} line(s), {self.observations} observation(s), "
             f"{self.traces} trace(s), {self.spans} span(s) exported"
         )
+        if self.lost:
+            text += f", {self.lost} span(s) NOT exported (see the exporter's messages)"
         if self.sampled_out:
             text += f", {self.sampled_out} sampled out"
         if self.bad_lines:
@@ -108,16 +119,27 @@ async def replay_capture(
     queue = ExportQueue(exporter=exporter, options=queue_options)
     summary = ReplaySummary()
     name = os.fspath(path)
+    waiting = True  # for the exporter; False once it failed for the whole patience
 
     async def publish(spans: list[SpanRecord]) -> None:
+        nonlocal waiting
         if not spans:
             return
         sampled = sample(spans, policy=policy)
         summary.sampled_out += sampled.dropped_spans
         summary.traces += sum(1 for s in sampled.kept if s.is_root)
         queue.put(sampled.kept)
-        if len(queue) >= queue_options.batch_spans:
-            await _drain(queue, patience_s=settings.flush_timeout)
+        if len(queue) < queue_options.batch_spans:
+            return
+        if not waiting and queue.backing_off:
+            # Still failing: waiting out the patience again on every batch would make a large
+            # capture against a backend that is down take hours.
+            return
+        waiting = await _drain(queue, patience_s=settings.flush_timeout)
+        if not waiting:
+            warn(f"{name}: the exporter has failed for {settings.flush_timeout:g}s; going on "
+                 f"without waiting for it (the queue keeps retrying and holds up to "
+                 f"{queue_options.max_spans} spans, dropping the oldest beyond that)")
 
     with open(path, "rb") as capture:
         bar = None
@@ -162,12 +184,13 @@ async def replay_capture(
     queue.start()
     await queue.flush(timeout_s=settings.flush_timeout)
     summary.spans = queue.stats.exported
+    summary.lost = sum(queue.stats.dropped.values())
     return summary
 
 
-async def _drain(queue: ExportQueue, *, patience_s: float) -> None:
-    """Let the queue send everything waiting; give up after `patience_s` of failed retries
-    (the queue stays bounded and keeps retrying in the background)."""
+async def _drain(queue: ExportQueue, *, patience_s: float) -> bool:
+    """Let the queue send everything waiting: True once it has; False after `patience_s` of
+    failed retries (the queue stays bounded and keeps retrying in the background)."""
     queue.start()
     failing_since: float | None = None
     while queue.depth:
@@ -175,13 +198,15 @@ async def _drain(queue: ExportQueue, *, patience_s: float) -> None:
         if queue.backing_off:
             failing_since = failing_since or time.monotonic()
             if time.monotonic() - failing_since > patience_s:
-                return
+                return False
         else:
             failing_since = None
+    return True
 
 
 async def run_replay(*, settings: Settings, path: str) -> int:
-    """`tracewatch replay`: 0 when replayed, 2 for a bad setting or an unreadable capture."""
+    """`tracewatch replay`: 0 when replayed with every span exported, 1 when spans could not
+    be exported, 2 for a bad setting or an unreadable capture."""
     try:
         with open(path, "rb"):
             pass
@@ -213,4 +238,4 @@ async def run_replay(*, settings: Settings, path: str) -> int:
     finally:
         await exporter.shutdown()
     print(f"# replayed {path}: {summary.describe()}", file=sys.stderr)
-    return 0
+    return 1 if summary.lost else 0
