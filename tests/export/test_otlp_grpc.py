@@ -165,7 +165,10 @@ def test_status_table_matches_the_otlp_spec(
     assert classify_status(code, retry_info=retry_info) is expected
 
 
-@pytest.mark.parametrize("endpoint", ["ftp://x:1", "", "host:notaport", "host:70000"])
+@pytest.mark.parametrize("endpoint", [
+    "ftp://x:1", "", "host:notaport", "host:70000", "http://[::1", "[::1]x", "[::1]4317",
+    "[jaeger]:4317", "::1:4317", "jae ger:4317", "http://:4317", "-jaeger:4317",
+])
 def test_bad_endpoints_are_rejected_at_construction(endpoint: str) -> None:
     """An endpoint that cannot be dialled is a ValueError when the exporter is built."""
     with pytest.raises(ValueError, match="endpoint"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 
 import structlog
@@ -12,6 +14,8 @@ log = structlog.get_logger("tracewatch.export")
 DEFAULT_GRPC_PORT = 4317
 DEFAULT_HTTP_PORT = 4318
 TRACES_PATH = "/v1/traces"
+# DNS names (letters, digits, hyphens, dots; underscores occur in service names) and IPv4.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_.])?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +57,24 @@ def parse_endpoint(endpoint: str, *, default_port: int) -> Endpoint:
 
 def _split_host_port(hostport: str, *, endpoint: str) -> tuple[str, int | None]:
     if hostport.startswith("["):  # [::1]:4317
-        host, _, rest = hostport[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif hostport.count(":") == 1:
-        host, _, port_text = hostport.partition(":")
+        host, bracket, rest = hostport[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"OTLP endpoint {endpoint!r}: write an IPv6 host as [addr]:port")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            message = f"OTLP endpoint {endpoint!r}: [{host}] is not an IPv6 address"
+            raise ValueError(message) from None
+        port_text = rest[1:]
+    elif hostport.count(":") > 1:
+        raise ValueError(f"OTLP endpoint {endpoint!r}: write an IPv6 host in brackets, "
+                         "e.g. [::1]:4317")
     else:
-        host, port_text = hostport, ""
-    if not host:
-        raise ValueError(f"OTLP endpoint {endpoint!r} has no host")
+        host, _, port_text = hostport.partition(":")
+        if not host:
+            raise ValueError(f"OTLP endpoint {endpoint!r} has no host")
+        if not _HOST_NAME.fullmatch(host):
+            raise ValueError(f"OTLP endpoint {endpoint!r}: {host!r} is not a host name or address")
     if not port_text:
         return host, None
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
