@@ -123,6 +123,11 @@ async def test_refused_and_unreachable_kube_connections_never_log_the_token(
                     await asyncio.sleep(0.01)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-    events = [r["event"] for r in lines(output)]
+    records = lines(output)
+    events = [r["event"] for r in records]
     assert "kube.permission_denied" in events and "kube.request_failed" in events
     assert SECRET not in output.getvalue()
+    refused = [r["detail"] for r in records if r.get("reason") == "connection"]
+    # Says where and why, without aiohttp's repr of our SSL context.
+    assert refused and all("cannot connect to 127.0.0.1:" in d for d in refused)
+    assert not any(" object at 0x" in d for d in refused)
