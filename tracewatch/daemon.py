@@ -26,7 +26,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -42,7 +41,7 @@ from tracewatch.export.factory import create_exporter
 from tracewatch.export.otlp_config import resolve_otlp_config, resource_from_env
 from tracewatch.export.queue import ExportQueue, QueueOptions
 from tracewatch.export.sampling import SamplingPolicy, sample
-from tracewatch.kube.connection import ApiConnection
+from tracewatch.kube.connection import ApiConnection, default_kubeconfig
 from tracewatch.kube.leader import (
     LeaderElector,
     LeaseConfig,
@@ -367,11 +366,11 @@ def exporter_from_settings(
 
 async def connect(settings: Settings) -> ApiConnection:
     """Connect as configured: kubeconfig when one is named or found, else in-cluster."""
-    kubeconfig = settings.kubeconfig or os.environ.get("KUBECONFIG") or None  # "" is unset
-    default = Path.home() / ".kube" / "config"
-    if kubeconfig is None and not default.exists() and os.environ.get("KUBERNETES_SERVICE_HOST"):
+    named = settings.kubeconfig or os.environ.get("KUBECONFIG")
+    in_pod = os.environ.get("KUBERNETES_SERVICE_HOST")
+    if not named and not os.path.exists(default_kubeconfig()) and in_pod:
         return await ApiConnection.from_incluster()
-    return await ApiConnection.from_kubeconfig(config_file=kubeconfig, context=settings.context)
+    return await ApiConnection.from_kubeconfig(config_file=named or None, context=settings.context)
 
 
 async def run_daemon(*, settings: Settings) -> int:

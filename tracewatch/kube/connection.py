@@ -33,7 +33,15 @@ from kubernetes_asyncio.config.incluster_config import (
 from tracewatch.kube.credentials import CredentialRefresher, TokenFile, refresher_for_kubeconfig
 from tracewatch.kube.decoding import UNDECODABLE
 
-__all__ = ["ApiConnection", "ApiError", "ApiTransport", "ReadTimeout", "build_ssl_context"]
+__all__ = [
+    "ApiConnection",
+    "ApiError",
+    "ApiTransport",
+    "ReadTimeout",
+    "build_ssl_context",
+    "default_kubeconfig",
+    "describe_failure",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -144,9 +152,7 @@ class ApiConnection:
 
         Raises kubernetes_asyncio's ConfigException for an unusable kubeconfig.
         """
-        paths = os.fspath(config_file) if config_file is not None else ""
-        if not paths:
-            paths = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+        paths = (os.fspath(config_file) if config_file is not None else "") or default_kubeconfig()
         # The loader reads whichever of the paths exist (KUBECONFIG's list form) and, with
         # none, only warns and then complains of a missing current-context: say what is wrong.
         if not any(os.path.exists(path) for path in paths.split(os.pathsep) if path):
@@ -351,3 +357,19 @@ async def _api_error(response: aiohttp.ClientResponse) -> ApiError:
         with contextlib.suppress(ValueError):
             retry_after = float(header)
     return ApiError(status=response.status, reason=reason, message=message, retry_after=retry_after)
+
+
+def default_kubeconfig() -> str:
+    """Where the kubeconfig is when none is named: $KUBECONFIG (a path list, as kubectl reads
+    it; set but empty counts as unset), else ~/.kube/config."""
+    return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A failed request's exception for a log line; aiohttp's connector errors without the
+    repr of the SSL context they carry (an object address, different in every process)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = getattr(exc, "certificate_error", None) or exc.os_error
+        reason = getattr(cause, "strerror", None) or cause
+        return f"{type(exc).__name__}: cannot connect to {exc.host}:{exc.port}: {reason}"
+    return f"{type(exc).__name__}: {exc}"

@@ -24,7 +24,7 @@ import structlog
 from tracewatch.core.observations import Change, Observation
 from tracewatch.core.snapshots import Snapshot
 from tracewatch.kube.backoff import Backoff, BackoffPolicy
-from tracewatch.kube.connection import ApiError, ApiTransport, ReadTimeout
+from tracewatch.kube.connection import ApiError, ApiTransport, ReadTimeout, describe_failure
 from tracewatch.kube.cursor import Verb, WatchCursor, next_request
 from tracewatch.kube.decoding import DecodeError
 from tracewatch.kube.heaptrim import release_free_heap
@@ -182,7 +182,7 @@ class Informer:
             except ReadTimeout:
                 delay = self._failed("read_timeout", request.verb, "stream silent, reconnecting")
             except (aiohttp.ClientError, OSError) as exc:
-                delay = self._failed("connection", request.verb, _failure_detail(exc))
+                delay = self._failed("connection", request.verb, describe_failure(exc))
             except DecodeError as exc:
                 delay = self._failed("decode", request.verb, str(exc))
             except _ShortWatch:
@@ -446,13 +446,3 @@ class Informer:
         if self._auth_failing:
             self._auth_failing = False
             self._log.info("kube.permission_restored")
-
-
-def _failure_detail(exc: BaseException) -> str:
-    """A failed request's exception for the log; aiohttp's connector errors without the repr
-    of the SSL context they carry (an object address, different in every process)."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        cause = getattr(exc, "certificate_error", None) or exc.os_error
-        reason = getattr(cause, "strerror", None) or cause
-        return f"{type(exc).__name__}: cannot connect to {exc.host}:{exc.port}: {reason}"
-    return f"{type(exc).__name__}: {exc}"

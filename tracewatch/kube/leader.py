@@ -36,7 +36,7 @@ import aiohttp
 import msgspec
 import structlog
 
-from tracewatch.kube.connection import ApiError, ReadTimeout
+from tracewatch.kube.connection import ApiError, ReadTimeout, describe_failure
 from tracewatch.kube.lease import (
     JITTER_FACTOR,
     LeaseConfig,
@@ -168,7 +168,7 @@ class LeaderElector:
         except (_Lost, _Refused, ReadTimeout, aiohttp.ClientError, OSError, ValueError) as exc:
             # TimeoutError is an OSError; the Lease then simply expires as if we had died.
             log.warning("leader.release_failed", lease=self._lease_name,
-                        error=f"{type(exc).__name__}: {exc}")
+                        error=describe_failure(exc))
             return False
         self._observed = record
         log.info("leader.released", lease=self._lease_name, identity=self.config.identity)
@@ -244,7 +244,7 @@ class LeaderElector:
             self._refused(exc)
             return False
         except (ReadTimeout, aiohttp.ClientError, OSError, ValueError) as exc:
-            self._report(f"{type(exc).__name__}: {exc}")
+            self._report(describe_failure(exc))
             return False
         self._observed, self._observed_at = record, started
         # Measured from before the request: the write happened after this, so our
