@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -13,32 +13,30 @@ from tracewatch.capture.lines import format_observed_at
 from tracewatch.capture.replay import replay_capture
 from tracewatch.cli import main
 from tracewatch.config import Settings, load
-from tracewatch.core.spans import SpanRecord
 from tracewatch.export.base import ExportResult
 from tracewatch.export.memory import InMemoryExporter
 
-_T0 = 1_714_557_600 * 10**9  # 2024-05-01T10:00:00Z
+from ..core.builders import T0, ts
+from ..export.builders import ScriptedExporter
+
 _SPANS_PER_POD = 4  # k8s.CreatePod, kubelet.StartPod, kubelet.StartContainer, kubelet.WaitReady
-
-
-def _stamp(ns: int) -> str:
-    return format_observed_at(ns)[:19] + "Z"
+_FAILED = ExportResult.RETRYABLE_FAILURE
 
 
 def _pod_lines(index: int) -> Iterator[bytes]:
     """A pod created `index` seconds in and Ready two seconds later: its spans leave while
     later pods are read, so a long capture fills many export batches as it goes."""
-    start = _T0 + index * 10**9
+    start = T0 + index * 10**9
     meta = {"name": f"p{index}", "namespace": "d", "uid": f"u{index}",
-            "resourceVersion": str(index), "creationTimestamp": _stamp(start)}
+            "resourceVersion": str(index), "creationTimestamp": ts(start)}
     pod = {"kind": "Pod", "apiVersion": "v1", "metadata": meta,
            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "nginx"}]},
            "status": {"phase": "Pending"}}
     ready = {"phase": "Running", "conditions": [
-        {"type": "PodScheduled", "status": "True", "lastTransitionTime": _stamp(start)},
-        {"type": "Ready", "status": "True", "lastTransitionTime": _stamp(start + 2 * 10**9)}],
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": ts(start)},
+        {"type": "Ready", "status": "True", "lastTransitionTime": ts(start + 2 * 10**9)}],
         "containerStatuses": [{"name": "c", "ready": True, "restartCount": 0,
-                               "state": {"running": {"startedAt": _stamp(start + 10**9)}}}]}
+                               "state": {"running": {"startedAt": ts(start + 10**9)}}}]}
     for at, change, obj in ((start, "ADDED", pod),
                             (start + 2 * 10**9, "MODIFIED", {**pod, "status": ready})):
         yield orjson.dumps({"observedAt": format_observed_at(at + 10**8), "type": change,
@@ -55,25 +53,6 @@ def _settings(**flags: str) -> Settings:
     return load(flags={"settle_delay": "300ms", **flags}, environ={})
 
 
-class _FailingExporter:
-    """Retryable failures for its first `failures` calls (all of them: None), then success."""
-
-    def __init__(self, failures: int | None = None) -> None:
-        self.failures = failures
-        self.calls = 0
-        self.exported: list[SpanRecord] = []
-
-    async def export(self, spans: Sequence[SpanRecord]) -> ExportResult:
-        self.calls += 1
-        if self.failures is None or self.calls <= self.failures:
-            return ExportResult.RETRYABLE_FAILURE
-        self.exported.extend(spans)
-        return ExportResult.SUCCESS
-
-    async def shutdown(self) -> None:
-        pass
-
-
 async def test_a_backend_that_stays_down_is_waited_for_once_not_on_every_batch(
     tmp_path: Path,
 ) -> None:
@@ -83,7 +62,7 @@ async def test_a_backend_that_stays_down_is_waited_for_once_not_on_every_batch(
     warnings: list[str] = []
     summary = await replay_capture(
         path=_capture(tmp_path, pods), settings=_settings(flush_timeout="200ms"),
-        exporter=_FailingExporter(), warn=warnings.append,
+        exporter=ScriptedExporter(then=_FAILED), warn=warnings.append,
     )
     assert summary.spans == 0
     assert summary.lost == pods * _SPANS_PER_POD
@@ -94,7 +73,7 @@ async def test_a_backend_that_stays_down_is_waited_for_once_not_on_every_batch(
 async def test_a_short_outage_is_waited_out_and_loses_nothing(tmp_path: Path) -> None:
     """The exporter fails twice, then works: the replay waits for it; every span arrives."""
     pods = 600
-    exporter = _FailingExporter(failures=2)
+    exporter = ScriptedExporter(_FAILED, _FAILED)
     warnings: list[str] = []
     summary = await replay_capture(
         path=_capture(tmp_path, pods), settings=_settings(flush_timeout="10s"),
@@ -102,13 +81,12 @@ async def test_a_short_outage_is_waited_out_and_loses_nothing(tmp_path: Path) ->
     )
     assert warnings == []
     assert summary.lost == 0 and summary.spans == pods * _SPANS_PER_POD
-    assert len(exporter.exported) == pods * _SPANS_PER_POD
+    delivered = [span for batch in exporter.batches[2:] for span in batch]  # after 2 failures
+    assert len(delivered) == pods * _SPANS_PER_POD
     reference = InMemoryExporter()
     await replay_capture(path=tmp_path / "capture.jsonl", settings=_settings(),
                          exporter=reference, warn=warnings.append)
-    assert sorted(s.span_id for s in exporter.exported) == sorted(
-        s.span_id for s in reference.spans
-    )
+    assert sorted(s.span_id for s in delivered) == sorted(s.span_id for s in reference.spans)
 
 
 def test_replay_to_an_endpoint_nobody_listens_on_exits_1(

@@ -1,8 +1,12 @@
-"""Hand-made span records for export tests: one small pod-startup trace and a span factory."""
+"""Hand-made span records for export tests (one small pod-startup trace, a span factory) and
+an exporter that answers from a script."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tracewatch.core.spans import Attributes, SpanEvent, SpanLink, SpanRecord, StatusCode
+from tracewatch.export.base import ExportResult
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
@@ -108,3 +112,26 @@ def pod_startup(trace_id: bytes = TRACE, *, offset_ms: float = 0) -> list[SpanRe
             ),
         ),
     ]
+
+
+class ScriptedExporter:
+    """Answers export calls from a script of results, then with `then` (SUCCESS unless
+    given), recording every batch it was handed."""
+
+    def __init__(
+        self,
+        *results: ExportResult,
+        then: ExportResult = ExportResult.SUCCESS,
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.script = list(results)
+        self.then = then
+        self.batches: list[list[SpanRecord]] = []
+        self.retry_after_s = retry_after_s
+
+    async def export(self, batch: Sequence[SpanRecord]) -> ExportResult:
+        self.batches.append(list(batch))
+        return self.script.pop(0) if self.script else self.then
+
+    async def shutdown(self) -> None:
+        return None

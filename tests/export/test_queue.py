@@ -19,7 +19,7 @@ from tracewatch.export.otlp_http import OtlpHttpExporter
 from tracewatch.export.queue import ExportQueue, QueueOptions
 
 from ..receivers import GrpcReceiver, HttpReceiver, _TraceService
-from .builders import span
+from .builders import ScriptedExporter, span
 
 FAST = QueueOptions(backoff_initial_s=0.02, backoff_max_s=0.1)
 
@@ -79,22 +79,6 @@ class PortHttpReceiver(HttpReceiver):
         self._runner = runner
         self.endpoint = f"http://127.0.0.1:{self.port}"
         return self.endpoint
-
-
-class ScriptedExporter:
-    """Answers export calls from a script of results (then SUCCESS), recording batches."""
-
-    def __init__(self, *results: ExportResult, retry_after_s: float | None = None) -> None:
-        self.script = list(results)
-        self.batches: list[list[SpanRecord]] = []
-        self.retry_after_s = retry_after_s
-
-    async def export(self, batch: Sequence[SpanRecord]) -> ExportResult:
-        self.batches.append(list(batch))
-        return self.script.pop(0) if self.script else ExportResult.SUCCESS
-
-    async def shutdown(self) -> None:
-        return None
 
 
 class RecordingSleep:
